@@ -1,0 +1,64 @@
+//! Listeners: binding with `SO_REUSEPORT` (every shard binds every listener address and the kernel
+//! spreads connections), and the accept loop that starts a session per client connection.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use futures_lite::future::or;
+use glommio::net::TcpListener;
+
+use crate::proxy::session;
+use crate::proxy::shard::Shard;
+
+/// Which upstream a listener's connections go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The bootstrap listener: any broker (bootstrap servers, with failover).
+    Bootstrap,
+    /// The port of one node id.
+    Node(i32),
+}
+
+/// Binds `addr` with `SO_REUSEPORT`.
+///
+/// # Errors
+/// The bind error (address in use without `SO_REUSEPORT`, permission, no such address).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).map_err(std::io::Error::from)
+}
+
+/// Accepts until the shard shuts down, spawning one session task per connection.
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, target: Target) {
+    loop {
+        let accepted = or(async { Some(listener.accept().await) }, async {
+            shard.shutdown.wait().await;
+            None
+        })
+        .await;
+        let stream = match accepted {
+            None => break,
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::warn!(shard = shard.id, ?target, error = %e, "accept failed");
+                // Out of descriptors or memory: give the shard a moment instead of spinning.
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if shard.active_connections() >= shard.config.max_connections_per_shard {
+            tracing::warn!(shard = shard.id, peer = ?stream.peer_addr().ok(),
+                limit = shard.config.max_connections_per_shard,
+                "connection refused: limits.max_connections_per_shard reached");
+            drop(stream);
+            continue;
+        }
+        let guard = shard.session_started();
+        let s = shard.clone();
+        glommio::spawn_local(async move {
+            session::run(s, stream, target).await;
+            drop(guard);
+        })
+        .detach();
+    }
+    tracing::debug!(shard = shard.id, ?target, "listener closed");
+}

@@ -1,0 +1,9 @@
+//! The data plane of one shard: listeners ([`listener`]), per-shard state ([`shard`]), one session
+//! per client connection ([`session`]) with its in-flight queue ([`inflight`]), and the split
+//! stream halves it pumps bytes through ([`io`]).
+
+pub mod inflight;
+pub mod io;
+pub mod listener;
+pub mod session;
+pub mod shard;

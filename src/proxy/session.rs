@@ -1,0 +1,584 @@
+//! One client connection: the request pump (client to broker) and the response pump (broker to
+//! client), sharing the connection's in-flight queue.
+//!
+//! Both pumps work on frames in place in their read buffer: the unchanged bytes of consecutive
+//! frames are written in one write, with no copy. Only responses whose api key and version need a
+//! rewrite ([`versions::response_needs_rewrite`]) are split off and handed to
+//! [`rewrite::rewrite_response`].
+//!
+//! A session ends when either side closes or misbehaves; it logs one line saying which side
+//! (downstream = client, upstream = broker, gateway = Sluice) and why, and closes only its own
+//! connections. Network input never panics.
+
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, BytesMut};
+use futures_lite::future::or;
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+
+use crate::protocol::frame::FrameError;
+use crate::protocol::header::{self, HeaderError};
+use crate::protocol::rewrite::{self, RewriteError, Rewritten};
+use crate::protocol::versions;
+use crate::proxy::inflight::{InFlight, InFlightQueue};
+use crate::proxy::io::{self as pio, Half, ReadOutcome};
+use crate::proxy::listener::Target;
+use crate::proxy::shard::Shard;
+use crate::upstream::connect::ConnectError;
+
+const API_KEY_PRODUCE: i16 = 0;
+const API_KEY_API_VERSIONS: i16 = 18;
+
+/// Why a session ended abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The client sent a frame with a negative or oversized size.
+    #[error("bad frame from client: {0}")]
+    ClientFrame(FrameError),
+    /// The client sent a request header that cannot be read.
+    #[error("bad request header from client: {0}")]
+    ClientHeader(HeaderError),
+    /// The client used a version of an api key whose responses Sluice must decode, outside the
+    /// versions Sluice advertised in ApiVersions.
+    #[error("client sent api key {api_key} version {api_version}, which Sluice cannot decode (it advertises {min}..={max})")]
+    UnsupportedVersion {
+        api_key: i16,
+        api_version: i16,
+        min: i16,
+        max: i16,
+    },
+    /// Reading from or writing to the client failed.
+    #[error("client i/o: {0}")]
+    ClientIo(io::Error),
+    /// The client connected but sent no complete request in time.
+    #[error("no complete request within {0:?} of connecting")]
+    FirstRequestTimeout(Duration),
+    /// The client sent nothing for too long with nothing in flight.
+    #[error("idle for {0:?}")]
+    IdleTimeout(Duration),
+    /// The client closed with requests still in flight (their responses are dropped).
+    #[error("client closed with {0} request(s) in flight")]
+    ClientClosedInFlight(usize),
+    /// No upstream connection could be made.
+    #[error("upstream connect: {0}")]
+    UpstreamConnect(ConnectError),
+    /// The node id of this port is unknown to the shard, even after asking a broker.
+    #[error("node id {0} is not in the cluster's metadata")]
+    UnknownNode(i32),
+    /// Reading from or writing to the broker failed.
+    #[error("upstream i/o: {0}")]
+    UpstreamIo(io::Error),
+    /// The broker closed the connection while requests were in flight.
+    #[error("broker closed the connection with {0} request(s) in flight")]
+    UpstreamClosed(usize),
+    /// The broker sent a frame with a negative or oversized size.
+    #[error("bad frame from broker: {0}")]
+    UpstreamFrame(FrameError),
+    /// The broker's response header cannot be read.
+    #[error("bad response header from broker: {0}")]
+    UpstreamHeader(HeaderError),
+    /// The broker answered a correlation id other than the one at the head of the queue.
+    #[error("broker answered correlation id {got}, expected {expected}")]
+    UpstreamCorrelation { expected: i32, got: i32 },
+    /// A rewritten response no longer fits a Kafka frame.
+    #[error("rewritten response of {0} bytes does not fit a frame")]
+    ResponseTooLarge(usize),
+    /// A response that must be rewritten could not be.
+    #[error("cannot rewrite response: {0}")]
+    Rewrite(RewriteError),
+}
+
+impl SessionError {
+    /// Which side caused it: `downstream` (client), `upstream` (broker) or `gateway` (Sluice).
+    pub fn side(&self) -> &'static str {
+        use SessionError::*;
+        match self {
+            ClientFrame(_)
+            | ClientHeader(_)
+            | UnsupportedVersion { .. }
+            | ClientIo(_)
+            | FirstRequestTimeout(_)
+            | IdleTimeout(_)
+            | ClientClosedInFlight(_) => "downstream",
+            UpstreamConnect(_)
+            | UnknownNode(_)
+            | UpstreamIo(_)
+            | UpstreamClosed(_)
+            | UpstreamFrame(_)
+            | UpstreamHeader(_)
+            | UpstreamCorrelation { .. } => "upstream",
+            Rewrite(_) | ResponseTooLarge(_) => "gateway",
+        }
+    }
+
+    /// Whether the client may simply retry (reconnect and resend): true for broker
+    /// unavailability, false for protocol violations that will recur.
+    pub fn retriable(&self) -> bool {
+        use SessionError::*;
+        matches!(
+            self,
+            UpstreamConnect(_)
+                | UnknownNode(_)
+                | UpstreamIo(_)
+                | UpstreamClosed(_)
+                | IdleTimeout(_)
+                | ClientIo(_)
+        )
+    }
+}
+
+/// How the request side ended without error.
+enum RequestEnd {
+    /// The client closed its side; nothing is in flight.
+    ClientClosed,
+    /// Shutdown: stopped reading, in-flight requests finished.
+    Drained,
+}
+
+/// Length of the frame at the start of `buf` (size prefix included), `None` when incomplete.
+///
+/// # Errors
+/// [`FrameError`] for a negative or oversized size, as soon as the 4 size bytes are there.
+fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
+    let Some(size) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let size = i32::from_be_bytes([size[0], size[1], size[2], size[3]]);
+    if size < 0 {
+        return Err(FrameError::Negative(size));
+    }
+    let size = size as usize;
+    if size > max {
+        return Err(FrameError::TooLarge { size, max });
+    }
+    Ok((buf.len() >= 4 + size).then_some(4 + size))
+}
+
+/// How many more bytes the partial frame at the start of `buf` needs (a read-size hint).
+fn bytes_wanted(buf: &[u8]) -> usize {
+    match buf.get(..4) {
+        Some(s) => {
+            let size = i32::from_be_bytes([s[0], s[1], s[2], s[3]]).max(0) as usize;
+            (4 + size).saturating_sub(buf.len())
+        }
+        None => 4 - buf.len(),
+    }
+}
+
+/// Serves one client connection until it closes, fails, or the shard drains.
+pub async fn run(shard: Rc<Shard>, client: TcpStream, target: Target) {
+    let conn_id = shard.next_conn_id();
+    let peer = client.peer_addr().ok();
+    if let Err(e) = client.set_nodelay(true) {
+        tracing::debug!(shard = shard.id, conn_id, error = %e, "cannot set TCP_NODELAY");
+    }
+    tracing::debug!(
+        shard = shard.id,
+        conn_id,
+        ?peer,
+        ?target,
+        "connection accepted"
+    );
+    match serve(&shard, client, target, conn_id).await {
+        Ok(()) => tracing::debug!(shard = shard.id, conn_id, ?peer, "connection closed"),
+        Err(e) => {
+            let quiet = matches!(
+                e,
+                SessionError::ClientIo(_) | SessionError::ClientClosedInFlight(_)
+            );
+            if quiet {
+                tracing::debug!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed");
+            } else {
+                tracing::warn!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed");
+            }
+        }
+    }
+}
+
+async fn serve(
+    shard: &Rc<Shard>,
+    client: TcpStream,
+    target: Target,
+    conn_id: u64,
+) -> Result<(), SessionError> {
+    let cfg = shard.config.clone();
+    let (mut client_r, mut client_w) = pio::split(client);
+    let mut cbuf = BytesMut::new();
+
+    // 1. Wait for the first complete request before touching any broker: a client that
+    //    connects and sends nothing costs no upstream connection.
+    loop {
+        if frame_len(&cbuf, cfg.max_frame_bytes)
+            .map_err(SessionError::ClientFrame)?
+            .is_some()
+        {
+            break;
+        }
+        let want = bytes_wanted(&cbuf);
+        match pio::read_into(
+            &mut client_r,
+            &mut cbuf,
+            want,
+            Some(&shard.shutdown),
+            Some(cfg.first_request_timeout),
+        )
+        .await
+        .map_err(SessionError::ClientIo)?
+        {
+            ReadOutcome::Data(_) => {}
+            ReadOutcome::Eof | ReadOutcome::Stopped => return Ok(()),
+            ReadOutcome::TimedOut => {
+                return Err(SessionError::FirstRequestTimeout(cfg.first_request_timeout))
+            }
+        }
+    }
+
+    // 2. Upstream connection: pooled if a clean one is idle, else a new one.
+    let (upstream, upstream_addr) = connect_upstream(shard, target).await?;
+    tracing::debug!(shard = shard.id, conn_id, upstream = %upstream_addr, "upstream attached");
+    let (mut up_r, mut up_w) = pio::split(upstream);
+    let mut ubuf = BytesMut::new();
+    let queue = InFlightQueue::default();
+
+    // 3. Pump both ways until the request side ends (then everything in flight has been answered)
+    //    or either side fails.
+    let requests = async {
+        let end = request_pump(shard, &queue, &mut client_r, &mut up_w, &mut cbuf, conn_id).await?;
+        queue.wait_empty().await;
+        Ok::<RequestEnd, SessionError>(end)
+    };
+    let responses = async {
+        response_pump(shard, &queue, &mut up_r, &mut client_w, &mut ubuf).await?;
+        Ok::<RequestEnd, SessionError>(RequestEnd::Drained)
+    };
+    let end = or(requests, responses).await?;
+
+    // 4. A clean end leaves a reusable upstream connection (see crate::upstream docs).
+    if let (RequestEnd::ClientClosed, true) = (&end, ubuf.is_empty() && queue.is_empty()) {
+        if !shard.shutdown.is_set() {
+            if let Some(stream) = pio::unsplit(up_r, up_w) {
+                shard.pool.put(&upstream_addr, stream);
+            }
+        }
+    }
+    let _ = client_w.close().await;
+    Ok(())
+}
+
+async fn connect_upstream(
+    shard: &Rc<Shard>,
+    target: Target,
+) -> Result<(TcpStream, String), SessionError> {
+    match target {
+        Target::Bootstrap => {
+            let mut candidates = shard.config.bootstrap_servers.clone();
+            for (_, a) in shard.topology.borrow().nodes() {
+                if !candidates.iter().any(|c| c == a) {
+                    candidates.push(a.to_string());
+                }
+            }
+            for a in &candidates {
+                if let Some(s) = shard.pool.take(a) {
+                    return Ok((s, a.clone()));
+                }
+            }
+            // Spread bootstrap connections over the servers.
+            let n = candidates.len().max(1);
+            candidates.rotate_left((shard.next_conn_id() as usize) % n);
+            shard
+                .connector
+                .connect_any(&candidates)
+                .await
+                .map_err(SessionError::UpstreamConnect)
+        }
+        Target::Node(node_id) => {
+            let mut addr = shard.topology.borrow().get(node_id).map(str::to_string);
+            if addr.is_none() {
+                crate::upstream::discovery::refresh(shard).await;
+                addr = shard.topology.borrow().get(node_id).map(str::to_string);
+            }
+            let addr = addr.ok_or(SessionError::UnknownNode(node_id))?;
+            if let Some(s) = shard.pool.take(&addr) {
+                return Ok((s, addr));
+            }
+            let s = shard
+                .connector
+                .connect(&addr)
+                .await
+                .map_err(SessionError::UpstreamConnect)?;
+            Ok((s, addr))
+        }
+    }
+}
+
+/// What to do with one request frame.
+enum Disposition {
+    /// Forward; push an in-flight entry if a response is expected.
+    Forward { expects_response: bool },
+    /// Answer locally with this payload; do not forward.
+    Local(bytes::Bytes),
+}
+
+fn dispose(payload: &[u8]) -> Result<(header::RequestHeaderPeek, Disposition), SessionError> {
+    let peek = header::peek_request_header(payload).map_err(SessionError::ClientHeader)?;
+    if let Some(range) = versions::decodable_versions(peek.api_key) {
+        if !range.contains(&peek.api_version) {
+            if peek.api_key == API_KEY_API_VERSIONS && peek.api_version > *range.end() {
+                // As the broker does (KIP-511): answer with v0 UNSUPPORTED_VERSION and our range,
+                // and the client retries with a version we decode.
+                return Ok((
+                    peek,
+                    Disposition::Local(rewrite::api_versions_unsupported(peek.correlation_id)),
+                ));
+            }
+            return Err(SessionError::UnsupportedVersion {
+                api_key: peek.api_key,
+                api_version: peek.api_version,
+                min: *range.start(),
+                max: *range.end(),
+            });
+        }
+    }
+    let expects_response = if peek.api_key == API_KEY_PRODUCE {
+        header::produce_acks(payload, &peek).map_err(SessionError::ClientHeader)? != 0
+    } else {
+        true
+    };
+    Ok((peek, Disposition::Forward { expects_response }))
+}
+
+async fn request_pump(
+    shard: &Rc<Shard>,
+    queue: &InFlightQueue,
+    client_r: &mut Half,
+    up_w: &mut Half,
+    cbuf: &mut BytesMut,
+    conn_id: u64,
+) -> Result<RequestEnd, SessionError> {
+    let cfg = &shard.config;
+    loop {
+        // Forward every complete frame in the buffer; consecutive forwarded frames in one write.
+        let mut run = 0usize;
+        while let Some(len) =
+            frame_len(&cbuf[run..], cfg.max_frame_bytes).map_err(SessionError::ClientFrame)?
+        {
+            let (peek, disp) = dispose(&cbuf[run + 4..run + len])?;
+            match disp {
+                Disposition::Forward { expects_response } => {
+                    if expects_response {
+                        queue.push(InFlight {
+                            correlation_id: peek.correlation_id,
+                            api_key: peek.api_key,
+                            api_version: peek.api_version,
+                            local: None,
+                        });
+                    }
+                    run += len;
+                }
+                Disposition::Local(resp) => {
+                    write_run(up_w, cbuf, &mut run).await?;
+                    cbuf.advance(len);
+                    tracing::debug!(
+                        shard = shard.id,
+                        conn_id,
+                        api_key = peek.api_key,
+                        api_version = peek.api_version,
+                        correlation_id = peek.correlation_id,
+                        "answered locally"
+                    );
+                    queue.push(InFlight {
+                        correlation_id: peek.correlation_id,
+                        api_key: peek.api_key,
+                        api_version: peek.api_version,
+                        local: Some(resp),
+                    });
+                }
+            }
+            if queue.len() >= cfg.max_in_flight_per_connection {
+                // Backpressure: stop reading until responses drain.
+                write_run(up_w, cbuf, &mut run).await?;
+                queue.wait_below(cfg.max_in_flight_per_connection).await;
+            }
+        }
+        write_run(up_w, cbuf, &mut run).await?;
+
+        let idle = queue.is_empty().then_some(cfg.client_idle_timeout);
+        match pio::read_into(
+            client_r,
+            cbuf,
+            bytes_wanted(cbuf),
+            Some(&shard.shutdown),
+            idle,
+        )
+        .await
+        .map_err(SessionError::ClientIo)?
+        {
+            ReadOutcome::Data(_) => {}
+            ReadOutcome::Eof => {
+                if !cbuf.is_empty() {
+                    tracing::debug!(
+                        shard = shard.id,
+                        conn_id,
+                        bytes = cbuf.len(),
+                        "client closed mid-frame"
+                    );
+                }
+                return Ok(RequestEnd::ClientClosed);
+            }
+            ReadOutcome::Stopped => return Ok(RequestEnd::Drained),
+            ReadOutcome::TimedOut => {
+                return Err(SessionError::IdleTimeout(cfg.client_idle_timeout))
+            }
+        }
+    }
+}
+
+/// Writes the first `run` bytes of `buf` to `w` and drops them from `buf`.
+async fn write_run(w: &mut Half, buf: &mut BytesMut, run: &mut usize) -> Result<(), SessionError> {
+    if *run > 0 {
+        w.write_all(&buf[..*run])
+            .await
+            .map_err(SessionError::UpstreamIo)?;
+        buf.advance(*run);
+        *run = 0;
+    }
+    Ok(())
+}
+
+async fn response_pump(
+    shard: &Rc<Shard>,
+    queue: &InFlightQueue,
+    up_r: &mut Half,
+    client_w: &mut Half,
+    ubuf: &mut BytesMut,
+) -> Result<(), SessionError> {
+    let max = shard.config.max_frame_bytes;
+    loop {
+        queue.wait_nonempty().await;
+        let mut run = 0usize;
+        while let Some((corr, api_key, api_version, local)) = queue.head() {
+            if local {
+                write_client(client_w, ubuf, &mut run).await?;
+                if let Some(InFlight {
+                    local: Some(resp), ..
+                }) = queue.pop()
+                {
+                    write_payload(client_w, &[&resp]).await?;
+                }
+                continue;
+            }
+            let Some(len) = frame_len(&ubuf[run..], max).map_err(SessionError::UpstreamFrame)?
+            else {
+                break;
+            };
+            let got = header::response_correlation_id(&ubuf[run + 4..run + len])
+                .map_err(SessionError::UpstreamHeader)?;
+            if got != corr {
+                return Err(SessionError::UpstreamCorrelation {
+                    expected: corr,
+                    got,
+                });
+            }
+            queue.pop();
+            if versions::response_needs_rewrite(api_key, api_version) {
+                write_client(client_w, ubuf, &mut run).await?;
+                let frame = ubuf.split_to(len).freeze();
+                let payload = frame.slice(4..);
+                let mut map = shard.address_map();
+                let out = rewrite::rewrite_response(api_key, api_version, payload, &mut map)
+                    .map_err(SessionError::Rewrite)?;
+                map.finish();
+                match out {
+                    Rewritten::Unchanged => client_w
+                        .write_all(&frame)
+                        .await
+                        .map_err(SessionError::ClientIo)?,
+                    Rewritten::Replaced(p) => write_payload(client_w, &[&p]).await?,
+                    Rewritten::Spliced { prefix, tail } => {
+                        write_payload(client_w, &[&prefix, &tail]).await?
+                    }
+                }
+            } else {
+                run += len;
+            }
+        }
+        write_client(client_w, ubuf, &mut run).await?;
+        if queue.is_empty() {
+            continue;
+        }
+        match pio::read_into(up_r, ubuf, bytes_wanted(ubuf), None, None)
+            .await
+            .map_err(SessionError::UpstreamIo)?
+        {
+            ReadOutcome::Data(_) => {}
+            _ => return Err(SessionError::UpstreamClosed(queue.len())),
+        }
+    }
+}
+
+/// Writes the first `run` bytes of `buf` to the client and drops them from `buf`.
+async fn write_client(
+    w: &mut Half,
+    buf: &mut BytesMut,
+    run: &mut usize,
+) -> Result<(), SessionError> {
+    if *run > 0 {
+        w.write_all(&buf[..*run])
+            .await
+            .map_err(SessionError::ClientIo)?;
+        buf.advance(*run);
+        *run = 0;
+    }
+    Ok(())
+}
+
+/// Writes a frame made of `parts` (size prefix computed here). Small frames are gathered into one
+/// write; large ones are written part by part.
+async fn write_payload(w: &mut Half, parts: &[&[u8]]) -> Result<(), SessionError> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let size = i32::try_from(total).map_err(|_| SessionError::ResponseTooLarge(total))?;
+    if total <= 64 * 1024 {
+        let mut out = BytesMut::with_capacity(4 + total);
+        out.put_i32(size);
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+        w.write_all(&out).await.map_err(SessionError::ClientIo)
+    } else {
+        w.write_all(&size.to_be_bytes())
+            .await
+            .map_err(SessionError::ClientIo)?;
+        for p in parts {
+            w.write_all(p).await.map_err(SessionError::ClientIo)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_len_checks_size_before_completion() {
+        assert_eq!(frame_len(&[0, 0], 100), Ok(None));
+        assert_eq!(frame_len(&[0, 0, 0, 2, 1], 100), Ok(None));
+        assert_eq!(frame_len(&[0, 0, 0, 2, 1, 2, 3], 100), Ok(Some(6)));
+        assert_eq!(
+            frame_len(&[0xff, 0xff, 0xff, 0xff], 100),
+            Err(FrameError::Negative(-1))
+        );
+        assert_eq!(
+            frame_len(&[0, 0, 1, 0], 100),
+            Err(FrameError::TooLarge {
+                size: 256,
+                max: 100
+            })
+        );
+        assert_eq!(bytes_wanted(&[0, 0, 0, 10, 1]), 9);
+        assert_eq!(bytes_wanted(&[0]), 3);
+    }
+}
