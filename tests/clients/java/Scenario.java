@@ -1,0 +1,942 @@
+// Java (kafka-clients 4.x) scenario client for Sluice's integration tests.
+//
+//   java -cp scenario:libs/* Scenario <scenario> --bootstrap HOST:PORT [--topic T] [options]
+//
+// Each scenario checks its own results (every record by key, value, partition and offset) and prints
+// exactly one JSON object on a line of stdout at the end: {"scenario":..,"ok":true,...} with exit
+// status 0, or {"scenario":..,"ok":false,"error":".."} with a non-zero status (and the message on
+// stderr). `leader-change` additionally prints {"leader":N} first and then waits for a line "go" on
+// stdin (see there). A watchdog ends a scenario that runs past --timeout-ms with status 3.
+//
+// Scenarios: describe-cluster, produce-consume, group-rebalance, idempotent, transactional, admin,
+// leader-change. Compiled by tests/support/kafka-install.sh.
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+public final class Scenario {
+
+    /** A failed check: the scenario prints it and exits 1. */
+    static final class Fail extends RuntimeException {
+        Fail(String msg) {
+            super(msg);
+        }
+    }
+
+    /** What the scenario is doing now: named by the watchdog when it fires. */
+    static volatile String phase = "starting";
+
+    static void phase(String what) {
+        phase = what;
+    }
+
+    static void check(boolean cond, String fmt, Object... args) {
+        if (!cond) {
+            throw new Fail(String.format(fmt, args));
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Arguments
+
+    final String scenario;
+    final Map<String, String> opts = new HashMap<>();
+    final String runId = UUID.randomUUID().toString().substring(0, 8);
+    final Set<Integer> forbidPorts = new TreeSet<>();
+    final long deadline;
+
+    Scenario(String[] args) {
+        if (args.length < 1) {
+            throw new Fail("usage: Scenario <scenario> --bootstrap HOST:PORT [--topic T] [--key value ...]");
+        }
+        scenario = args[0];
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            check(a.startsWith("--") && i + 1 < args.length, "bad argument '%s' (expected --key value)", a);
+            opts.put(a.substring(2), args[++i]);
+        }
+        check(opts.containsKey("bootstrap"), "--bootstrap is required");
+        String fp = opts.getOrDefault("forbid-ports", "");
+        for (String p : fp.split(",")) {
+            if (!p.isBlank()) {
+                forbidPorts.add(Integer.parseInt(p.trim()));
+            }
+        }
+        deadline = System.currentTimeMillis() + longOpt("timeout-ms", 180_000);
+    }
+
+    String opt(String k, String dflt) {
+        return opts.getOrDefault(k, dflt);
+    }
+
+    String topic() {
+        String t = opts.get("topic");
+        check(t != null, "--topic is required for %s", scenario);
+        return t;
+    }
+
+    int intOpt(String k, int dflt) {
+        return Integer.parseInt(opts.getOrDefault(k, Integer.toString(dflt)));
+    }
+
+    long longOpt(String k, long dflt) {
+        return Long.parseLong(opts.getOrDefault(k, Long.toString(dflt)));
+    }
+
+    String bootstrap() {
+        return opts.get("bootstrap");
+    }
+
+    long remainingMs() {
+        long r = deadline - System.currentTimeMillis();
+        check(r > 0, "scenario timed out");
+        return r;
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Clients
+
+    Properties common(String role) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap());
+        p.put("client.id", "sluice-it-" + scenario + "-" + role + "-" + runId);
+        return p;
+    }
+
+    Admin admin() {
+        Properties p = common("admin");
+        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
+                Long.toString(Math.max(15_000, Math.min(60_000, deadline - System.currentTimeMillis()))));
+        return Admin.create(p);
+    }
+
+    KafkaProducer<String, String> producer(String role, Properties extra) {
+        Properties p = common(role);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        p.putAll(extra);
+        return new KafkaProducer<>(p, new StringSerializer(), new StringSerializer());
+    }
+
+    KafkaConsumer<String, String> consumer(String role, String group, Properties extra) {
+        Properties p = common(role);
+        if (group != null) {
+            p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        }
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.putAll(extra);
+        return new KafkaConsumer<>(p, new StringDeserializer(), new StringDeserializer());
+    }
+
+    static Properties props(String... kv) {
+        Properties p = new Properties();
+        for (int i = 0; i + 1 < kv.length; i += 2) {
+            p.put(kv[i], kv[i + 1]);
+        }
+        return p;
+    }
+
+    void checkNode(Node n, String where) {
+        check(n != null && !n.isEmpty(), "%s: missing node", where);
+        check(!forbidPorts.contains(n.port()),
+                "%s: node %d is advertised as %s:%d, a broker's own port (the client would bypass the gateway)",
+                where, n.id(), n.host(), n.port());
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Topics
+
+    /** Creates the topic if absent and waits until every partition has a leader and full ISR. */
+    Map<Integer, TopicPartitionInfo> ensureTopic(Admin admin, String topic, int partitions, short rf,
+            Map<String, String> configs) throws Exception {
+        phase("creating topic " + topic);
+        try {
+            admin.createTopics(List.of(new NewTopic(topic, partitions, rf).configs(configs))).all().get();
+        } catch (ExecutionException e) {
+            if (!(e.getCause() instanceof TopicExistsException)) {
+                throw e;
+            }
+        }
+        String last = "";
+        phase("waiting for topic " + topic + " to be ready");
+        while (remainingMs() > 0) {
+            try {
+                TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+                Map<Integer, TopicPartitionInfo> out = new TreeMap<>();
+                boolean ready = d.partitions().size() == partitions;
+                for (TopicPartitionInfo pi : d.partitions()) {
+                    out.put(pi.partition(), pi);
+                    ready &= pi.leader() != null && !pi.leader().isEmpty() && pi.isr().size() == rf;
+                }
+                if (ready) {
+                    for (TopicPartitionInfo pi : d.partitions()) {
+                        checkNode(pi.leader(), "describeTopics " + topic + "-" + pi.partition() + " leader");
+                        for (Node r : pi.replicas()) {
+                            checkNode(r, "describeTopics " + topic + "-" + pi.partition() + " replica");
+                        }
+                    }
+                    return out;
+                }
+                last = d.toString();
+            } catch (ExecutionException e) {
+                last = e.getCause().toString();
+            }
+            Thread.sleep(100);
+        }
+        throw new Fail("topic " + topic + " not ready: " + last);
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Records
+
+    /** What the producer was told about a record: where it landed. */
+    record Acked(String key, String value, int partition, long offset) {
+    }
+
+    String key(int i) {
+        return runId + "-k" + i;
+    }
+
+    String value(String key) {
+        return "value-of-" + key + "-" + "x".repeat(key.length() % 17);
+    }
+
+    /** Sends n records, record i to partition i % partitions, and waits for every ack. */
+    List<Acked> produceAll(KafkaProducer<String, String> p, String topic, int n, int partitions, int from)
+            throws Exception {
+        phase("producing " + n + " records to " + topic);
+        List<Future<RecordMetadata>> fs = new ArrayList<>();
+        List<String> keys = new ArrayList<>();
+        for (int i = from; i < from + n; i++) {
+            String k = key(i);
+            keys.add(k);
+            fs.add(p.send(new ProducerRecord<>(topic, i % partitions, k, value(k))));
+        }
+        p.flush();
+        List<Acked> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            RecordMetadata m = fs.get(i).get(remainingMs(), TimeUnit.MILLISECONDS);
+            int want = (from + i) % partitions;
+            check(m.partition() == want, "record %s acked on partition %d, sent to %d", keys.get(i),
+                    m.partition(), want);
+            out.add(new Acked(keys.get(i), value(keys.get(i)), m.partition(), m.offset()));
+        }
+        return out;
+    }
+
+    /**
+     * Compares consumed records with the acked ones: every acked record present exactly once, with its
+     * value, partition and offset. Records of other runs (other key prefix) are ignored.
+     */
+    void verifyExactly(Collection<Acked> acked, Collection<ConsumerRecord<String, String>> got, String what) {
+        Map<String, Acked> want = new HashMap<>();
+        for (Acked a : acked) {
+            want.put(a.key(), a);
+        }
+        Set<String> seen = new HashSet<>();
+        for (ConsumerRecord<String, String> r : got) {
+            if (r.key() == null || !r.key().startsWith(runId + "-")) {
+                continue;
+            }
+            Acked a = want.get(r.key());
+            check(a != null, "%s: consumed unexpected record key=%s partition=%d offset=%d", what, r.key(),
+                    r.partition(), r.offset());
+            check(seen.add(r.key()), "%s: record %s consumed twice", what, r.key());
+            check(a.value().equals(r.value()), "%s: record %s has value '%s', produced '%s'", what, r.key(),
+                    r.value(), a.value());
+            check(a.partition() == r.partition(), "%s: record %s on partition %d, acked on %d", what, r.key(),
+                    r.partition(), a.partition());
+            check(a.offset() == r.offset(), "%s: record %s at offset %d, acked at %d", what, r.key(),
+                    r.offset(), a.offset());
+        }
+        if (seen.size() != want.size()) {
+            List<String> missing = new ArrayList<>();
+            for (String k : want.keySet()) {
+                if (!seen.contains(k) && missing.size() < 10) {
+                    missing.add(k + "@" + want.get(k).partition() + "/" + want.get(k).offset());
+                }
+            }
+            throw new Fail(String.format("%s: consumed %d of %d records; missing e.g. %s", what, seen.size(),
+                    want.size(), missing));
+        }
+    }
+
+    /** Consumes (assign mode, from the beginning) until `stop` says enough, or times out. */
+    List<ConsumerRecord<String, String>> consumeUntil(KafkaConsumer<String, String> c,
+            java.util.function.Predicate<List<ConsumerRecord<String, String>>> stop) {
+        List<ConsumerRecord<String, String>> got = new ArrayList<>();
+        phase("consuming");
+        while (!stop.test(got)) {
+            check(System.currentTimeMillis() < deadline, "timed out consuming: %d records so far", got.size());
+            for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                got.add(r);
+            }
+        }
+        return got;
+    }
+
+    static long countOurs(List<ConsumerRecord<String, String>> got, String prefix) {
+        return got.stream().filter(r -> r.key() != null && r.key().startsWith(prefix)).count();
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Scenarios
+
+    String describeCluster() throws Exception {
+        int want = intOpt("wait-brokers", 0);
+        phase("waiting for " + want + " brokers");
+        try (Admin admin = admin()) {
+            String last = "";
+            while (true) {
+                try {
+                    DescribeClusterResult r = admin.describeCluster();
+                    Collection<Node> nodes = r.nodes().get();
+                    Node controller = r.controller().get();
+                    if (nodes.size() >= want) {
+                        StringBuilder b = new StringBuilder();
+                        for (Node n : new TreeMap<>(toMap(nodes)).values()) {
+                            checkNode(n, "describeCluster");
+                            b.append(b.length() == 0 ? "" : ",").append(nodeJson(n));
+                        }
+                        return String.format("\"broker_count\":%d,\"controller\":%d,\"cluster_id\":\"%s\",\"brokers\":[%s]",
+                                nodes.size(), controller == null ? -1 : controller.id(), r.clusterId().get(), b);
+                    }
+                    last = nodes.size() + " brokers: " + nodes;
+                } catch (ExecutionException e) {
+                    last = e.getCause().toString();
+                }
+                check(System.currentTimeMillis() < deadline, "cluster not ready (want %d brokers): %s", want, last);
+                Thread.sleep(200);
+            }
+        }
+    }
+
+    static Map<Integer, Node> toMap(Collection<Node> nodes) {
+        Map<Integer, Node> m = new TreeMap<>();
+        for (Node n : nodes) {
+            m.put(n.id(), n);
+        }
+        return m;
+    }
+
+    static String nodeJson(Node n) {
+        return String.format("{\"id\":%d,\"host\":\"%s\",\"port\":%d}", n.id(), n.host(), n.port());
+    }
+
+    String produceConsume() throws Exception {
+        String topic = topic();
+        int partitions = intOpt("partitions", 6);
+        short rf = (short) intOpt("rf", 3);
+        int n = intOpt("records", 2000);
+        int brokers = intOpt("brokers", 3);
+        Set<Integer> leaders = new TreeSet<>();
+        try (Admin admin = admin()) {
+            Map<Integer, TopicPartitionInfo> parts = ensureTopic(admin, topic, partitions, rf, Map.of());
+            for (TopicPartitionInfo pi : parts.values()) {
+                leaders.add(pi.leader().id());
+            }
+            Set<Integer> all = toMap(admin.describeCluster().nodes().get()).keySet();
+            check(all.size() == brokers, "describeCluster: %d brokers, expected %d", all.size(), brokers);
+            check(leaders.equals(all), "partition leaders %s do not cover all brokers %s", leaders, all);
+        }
+        List<Acked> acked;
+        try (KafkaProducer<String, String> p = producer("producer", props())) {
+            acked = produceAll(p, topic, n, partitions, 0);
+        }
+        String group = "pc-" + runId;
+        List<ConsumerRecord<String, String>> got;
+        try (KafkaConsumer<String, String> c = consumer("consumer", group, props())) {
+            c.subscribe(List.of(topic));
+            got = consumeUntil(c, g -> countOurs(g, runId + "-") >= n);
+            c.commitSync();
+        }
+        verifyExactly(acked, got, "produce-consume");
+        return String.format("\"records\":%d,\"partitions\":%d,\"leaders\":%s", n, partitions, leaders);
+    }
+
+    /** One group member in its own thread: polls, records what it got, commits synchronously. */
+    final class Member implements Runnable, ConsumerRebalanceListener {
+        final String name;
+        final KafkaConsumer<String, String> consumer;
+        final Set<TopicPartition> assigned = ConcurrentHashMap.newKeySet();
+        final AtomicInteger rebalances = new AtomicInteger();
+        final List<ConsumerRecord<String, String>> got = Collections.synchronizedList(new ArrayList<>());
+        final AtomicBoolean stop = new AtomicBoolean();
+        final AtomicReference<Throwable> error = new AtomicReference<>();
+        final AtomicInteger commits = new AtomicInteger();
+        final String topic;
+        final Thread thread;
+
+        Member(String name, String group, String protocol, String topic) {
+            this.name = name;
+            this.topic = topic;
+            Properties extra = props(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);
+            if (protocol.equals("classic")) {
+                extra.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
+                extra.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+            }
+            this.consumer = consumer(name, group, extra);
+            this.thread = new Thread(this, name);
+        }
+
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> ps) {
+            assigned.removeAll(ps);
+            // Commit what this member consumed before its partitions move on.
+            if (!ps.isEmpty()) {
+                consumer.commitSync();
+                commits.incrementAndGet();
+            }
+        }
+
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> ps) {
+            assigned.addAll(ps);
+            rebalances.incrementAndGet();
+        }
+
+        @Override
+        public void onPartitionsLost(Collection<TopicPartition> ps) {
+            assigned.removeAll(ps);
+        }
+
+        @Override
+        public void run() {
+            try {
+                consumer.subscribe(List.of(topic), this);
+                while (!stop.get()) {
+                    ConsumerRecords<String, String> rs = consumer.poll(Duration.ofMillis(100));
+                    for (ConsumerRecord<String, String> r : rs) {
+                        got.add(r);
+                    }
+                    if (!rs.isEmpty()) {
+                        consumer.commitSync();
+                        commits.incrementAndGet();
+                    }
+                }
+                consumer.commitSync();
+                commits.incrementAndGet();
+            } catch (WakeupException e) {
+                // closing
+            } catch (Throwable t) {
+                error.set(t);
+            } finally {
+                consumer.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(Duration.ofSeconds(10)));
+            }
+        }
+
+        void checkAlive() {
+            Throwable t = error.get();
+            if (t != null) {
+                throw new Fail(name + " failed: " + t);
+            }
+        }
+    }
+
+    void waitFor(String what, java.util.function.BooleanSupplier cond, Member... members) throws Exception {
+        phase("waiting for " + what);
+        while (!cond.getAsBoolean()) {
+            for (Member m : members) {
+                m.checkAlive();
+            }
+            check(System.currentTimeMillis() < deadline, "timed out waiting for %s", what);
+            Thread.sleep(50);
+        }
+    }
+
+    String groupRebalance() throws Exception {
+        String topic = topic();
+        String protocol = opt("protocol", "classic");
+        check(protocol.equals("classic") || protocol.equals("consumer"), "--protocol must be classic or consumer");
+        int partitions = intOpt("partitions", 6);
+        int n = intOpt("records", 1000);
+        String group = "rb-" + protocol + "-" + runId;
+        Set<TopicPartition> allParts = new HashSet<>();
+        for (int i = 0; i < partitions; i++) {
+            allParts.add(new TopicPartition(topic, i));
+        }
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, partitions, (short) intOpt("rf", 3), Map.of());
+
+            Member a = new Member("member-a", group, protocol, topic);
+            Member b = new Member("member-b", group, protocol, topic);
+            try {
+                a.thread.start();
+                waitFor("member-a to own all partitions", () -> a.assigned.equals(allParts), a);
+                int aBefore = a.rebalances.get();
+                b.thread.start();
+                waitFor("both members to own partitions", () -> {
+                    Set<TopicPartition> u = new HashSet<>(a.assigned);
+                    u.addAll(b.assigned);
+                    boolean disjoint = Collections.disjoint(a.assigned, b.assigned);
+                    return !a.assigned.isEmpty() && !b.assigned.isEmpty() && disjoint && u.equals(allParts);
+                }, a, b);
+                check(a.rebalances.get() > aBefore || a.assigned.size() < partitions,
+                        "no rebalance observed on member-a");
+                String aAssigned = new TreeSet<>(a.assigned.stream().map(TopicPartition::partition).toList()).toString();
+                String bAssigned = new TreeSet<>(b.assigned.stream().map(TopicPartition::partition).toList()).toString();
+
+                List<Acked> acked;
+                try (KafkaProducer<String, String> p = producer("producer", props())) {
+                    acked = produceAll(p, topic, n, partitions, 0);
+                }
+                waitFor("members to consume all records", () -> countOurs(snapshot(a.got), runId + "-")
+                        + countOurs(snapshot(b.got), runId + "-") >= n, a, b);
+                a.stop.set(true);
+                b.stop.set(true);
+                a.thread.join(30_000);
+                b.thread.join(30_000);
+                a.checkAlive();
+                b.checkAlive();
+                check(!a.thread.isAlive() && !b.thread.isAlive(), "members did not stop");
+
+                List<ConsumerRecord<String, String>> union = new ArrayList<>(a.got);
+                union.addAll(b.got);
+                verifyExactly(acked, union, "group-rebalance");
+                check(countOurs(a.got, runId + "-") > 0 && countOurs(b.got, runId + "-") > 0,
+                        "one member consumed nothing (a=%d, b=%d)", a.got.size(), b.got.size());
+
+                // Committed offsets: each partition's end (last acked offset + 1).
+                Map<TopicPartition, Long> end = new HashMap<>();
+                for (Acked x : acked) {
+                    end.merge(new TopicPartition(topic, x.partition()), x.offset() + 1, Math::max);
+                }
+                Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(group)
+                        .partitionsToOffsetAndMetadata().get();
+                for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
+                    OffsetAndMetadata o = committed.get(e.getKey());
+                    check(o != null && o.offset() == e.getValue(), "committed offset of %s is %s, expected %d",
+                            e.getKey(), o, e.getValue());
+                }
+                ConsumerGroupDescription gd = admin.describeConsumerGroups(List.of(group)).describedGroups()
+                        .get(group).get();
+                checkNode(gd.coordinator(), "describeConsumerGroups coordinator");
+                return String.format("\"protocol\":\"%s\",\"records\":%d,\"member_a\":{\"partitions\":%s,\"records\":%d,\"commits\":%d},"
+                        + "\"member_b\":{\"partitions\":%s,\"records\":%d,\"commits\":%d},\"coordinator\":%d",
+                        protocol, n, aAssigned, a.got.size(), a.commits.get(), bAssigned, b.got.size(),
+                        b.commits.get(), gd.coordinator().id());
+            } finally {
+                a.stop.set(true);
+                b.stop.set(true);
+                a.consumer.wakeup();
+                b.consumer.wakeup();
+            }
+        }
+    }
+
+    static List<ConsumerRecord<String, String>> snapshot(List<ConsumerRecord<String, String>> l) {
+        synchronized (l) {
+            return new ArrayList<>(l);
+        }
+    }
+
+    String idempotent() throws Exception {
+        String topic = topic();
+        int partitions = intOpt("partitions", 6);
+        int n = intOpt("records", 2000);
+        List<Acked> acked;
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, partitions, (short) intOpt("rf", 3), Map.of());
+        }
+        Properties extra = props(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true",
+                ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, "5",
+                ProducerConfig.RETRIES_CONFIG, Integer.toString(Integer.MAX_VALUE));
+        try (KafkaProducer<String, String> p = producer("producer", extra)) {
+            acked = produceAll(p, topic, n, partitions, 0);
+        }
+        // Per partition, offsets of one producer's records must be dense: no duplicate, no gap.
+        Map<Integer, List<Long>> offs = new TreeMap<>();
+        for (Acked a : acked) {
+            offs.computeIfAbsent(a.partition(), k -> new ArrayList<>()).add(a.offset());
+        }
+        for (Map.Entry<Integer, List<Long>> e : offs.entrySet()) {
+            List<Long> l = e.getValue();
+            for (int i = 1; i < l.size(); i++) {
+                check(l.get(i) == l.get(i - 1) + 1, "partition %d: offsets not dense: %d after %d", e.getKey(),
+                        l.get(i), l.get(i - 1));
+            }
+        }
+        List<ConsumerRecord<String, String>> got;
+        try (KafkaConsumer<String, String> c = consumer("consumer", "idem-" + runId, props())) {
+            c.subscribe(List.of(topic));
+            got = consumeUntil(c, g -> countOurs(g, runId + "-") >= n);
+        }
+        verifyExactly(acked, got, "idempotent");
+        return String.format("\"records\":%d", n);
+    }
+
+    String transactional() throws Exception {
+        String topic = topic();
+        int partitions = intOpt("partitions", 6);
+        int n = intOpt("records", 600);
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, partitions, (short) intOpt("rf", 3), Map.of());
+        }
+        List<Acked> committed = new ArrayList<>();
+        List<Acked> aborted = new ArrayList<>();
+        Properties extra = props(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "tx-" + runId,
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        try (KafkaProducer<String, String> p = producer("tx-producer", extra)) {
+            p.initTransactions();
+            p.beginTransaction();
+            committed.addAll(produceAll(p, topic, n, partitions, 0));
+            p.commitTransaction();
+            p.beginTransaction();
+            aborted.addAll(produceAll(p, topic, n, partitions, n));
+            p.abortTransaction();
+            p.beginTransaction();
+            committed.addAll(produceAll(p, topic, n, partitions, 2 * n));
+            p.commitTransaction();
+        }
+        Set<String> abortedKeys = new HashSet<>();
+        for (Acked a : aborted) {
+            abortedKeys.add(a.key());
+        }
+        // read_committed: exactly the committed records, none of the aborted ones.
+        List<ConsumerRecord<String, String>> rc;
+        try (KafkaConsumer<String, String> c = consumer("rc-consumer", "txrc-" + runId,
+                props(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"))) {
+            c.subscribe(List.of(topic));
+            rc = consumeUntil(c, g -> countOurs(g, runId + "-") >= committed.size()
+                    || g.stream().anyMatch(r -> abortedKeys.contains(r.key())));
+            // Drain to the end (the last stable offset) to be sure nothing aborted follows.
+            Set<TopicPartition> tps = c.assignment();
+            Map<TopicPartition, Long> endOffsets = c.endOffsets(tps);
+            while (true) {
+                boolean atEnd = true;
+                for (TopicPartition tp : tps) {
+                    atEnd &= c.position(tp) >= endOffsets.get(tp);
+                }
+                if (atEnd) {
+                    break;
+                }
+                check(System.currentTimeMillis() < deadline, "timed out draining read_committed consumer");
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    rc.add(r);
+                }
+            }
+        }
+        for (ConsumerRecord<String, String> r : rc) {
+            check(!abortedKeys.contains(r.key()), "read_committed consumer saw aborted record %s", r.key());
+        }
+        verifyExactly(committed, rc, "transactional read_committed");
+        // read_uncommitted sees the aborted records too (so the abort really wrote something).
+        List<Acked> all = new ArrayList<>(committed);
+        all.addAll(aborted);
+        List<ConsumerRecord<String, String>> ru;
+        try (KafkaConsumer<String, String> c = consumer("ru-consumer", "txru-" + runId,
+                props(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted"))) {
+            c.subscribe(List.of(topic));
+            ru = consumeUntil(c, g -> countOurs(g, runId + "-") >= all.size());
+        }
+        verifyExactly(all, ru, "transactional read_uncommitted");
+        return String.format("\"committed\":%d,\"aborted\":%d", committed.size(), aborted.size());
+    }
+
+    String adminScenario() throws Exception {
+        String base = topic();
+        int brokers = intOpt("brokers", 3);
+        List<String> topics = List.of(base + "-a", base + "-b");
+        String group = "adm-" + runId;
+        try (Admin admin = admin()) {
+            Collection<Node> nodes = admin.describeCluster().nodes().get();
+            check(nodes.size() == brokers, "describeCluster: %d brokers, expected %d", nodes.size(), brokers);
+            for (Node n : nodes) {
+                checkNode(n, "describeCluster");
+            }
+            Node controller = admin.describeCluster().controller().get();
+            if (controller != null && !controller.isEmpty()) {
+                checkNode(controller, "describeCluster controller");
+            }
+            List<NewTopic> nts = new ArrayList<>();
+            for (String t : topics) {
+                nts.add(new NewTopic(t, 3, (short) 3));
+            }
+            admin.createTopics(nts).all().get();
+            for (String t : topics) {
+                ensureTopic(admin, t, 3, (short) 3, Map.of());
+            }
+            Set<String> listed = admin.listTopics().names().get();
+            check(listed.containsAll(topics), "listTopics %s lacks %s", listed, topics);
+
+            // A group exists once it committed an offset.
+            try (KafkaConsumer<String, String> c = consumer("committer", group, props())) {
+                TopicPartition tp = new TopicPartition(topics.get(0), 0);
+                c.assign(List.of(tp));
+                c.commitSync(Map.of(tp, new OffsetAndMetadata(0L, "sluice-it")));
+            }
+            Set<String> groups = new HashSet<>();
+            for (GroupListing g : admin.listGroups().all().get()) {
+                groups.add(g.groupId());
+            }
+            check(groups.contains(group), "listGroups %s lacks %s", groups, group);
+            Map<TopicPartition, OffsetAndMetadata> offs = admin.listConsumerGroupOffsets(group)
+                    .partitionsToOffsetAndMetadata().get();
+            OffsetAndMetadata o = offs.get(new TopicPartition(topics.get(0), 0));
+            check(o != null && o.offset() == 0L && "sluice-it".equals(o.metadata()),
+                    "committed offset read back as %s", o);
+            ConsumerGroupDescription gd = admin.describeConsumerGroups(List.of(group)).describedGroups().get(group)
+                    .get();
+            checkNode(gd.coordinator(), "describeConsumerGroups coordinator");
+
+            admin.deleteTopics(topics).all().get();
+            while (true) {
+                Set<String> now = admin.listTopics().names().get();
+                if (Collections.disjoint(now, topics)) {
+                    break;
+                }
+                check(System.currentTimeMillis() < deadline, "deleted topics still listed: %s", now);
+                Thread.sleep(100);
+            }
+            return String.format("\"brokers\":%d,\"topics_created\":%d,\"group\":\"%s\"", nodes.size(),
+                    topics.size(), group);
+        }
+    }
+
+    /**
+     * Produces continuously while the harness stops the leader of partition 0: prints {"leader":N},
+     * waits for "go" on stdin (sent once that broker is down), keeps producing until partition 0 has
+     * taken new acks from another leader, then checks that every acked record can be consumed.
+     */
+    String leaderChange() throws Exception {
+        String topic = topic();
+        int partitions = intOpt("partitions", 3);
+        int afterGo = intOpt("records-after", 300);
+        List<Acked> acked = Collections.synchronizedList(new ArrayList<>());
+        AtomicReference<Exception> sendError = new AtomicReference<>();
+        AtomicInteger failures = new AtomicInteger();
+        AtomicInteger p0AckedSinceGo = new AtomicInteger();
+        AtomicBoolean goSeen = new AtomicBoolean();
+        AtomicBoolean stop = new AtomicBoolean();
+        int leader;
+        try (Admin admin = admin()) {
+            Map<Integer, TopicPartitionInfo> parts = ensureTopic(admin, topic, partitions, (short) 3,
+                    Map.of("min.insync.replicas", "2"));
+            leader = parts.get(0).leader().id();
+        }
+        Properties extra = props(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true",
+                ProducerConfig.RETRIES_CONFIG, Integer.toString(Integer.MAX_VALUE),
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "120000",
+                ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000",
+                ProducerConfig.RETRY_BACKOFF_MS_CONFIG, "100");
+        KafkaProducer<String, String> p = producer("producer", extra);
+        AtomicInteger sent = new AtomicInteger();
+        Thread bg = new Thread(() -> {
+            int i = 0;
+            while (!stop.get()) {
+                String k = key(i);
+                int part = i % partitions;
+                boolean afterGoFlag = goSeen.get();
+                p.send(new ProducerRecord<>(topic, part, k, value(k)), (m, e) -> {
+                    if (e != null) {
+                        failures.incrementAndGet();
+                        sendError.compareAndSet(null, e);
+                    } else {
+                        acked.add(new Acked(k, value(k), m.partition(), m.offset()));
+                        if (afterGoFlag && m.partition() == 0) {
+                            p0AckedSinceGo.incrementAndGet();
+                        }
+                    }
+                });
+                i++;
+                sent.set(i);
+                try {
+                    Thread.sleep(2);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+            }
+        }, "producer");
+        bg.start();
+        try {
+            waitForCount("acks before the leader change", () -> acked.size() >= 300, sendError);
+            System.out.println("{\"leader\":" + leader + "}");
+            System.out.flush();
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+            String line = in.readLine();
+            check("go".equals(line == null ? null : line.trim()), "expected 'go' on stdin, got %s", line);
+            goSeen.set(true);
+            waitForCount("partition 0 acks from the new leader",
+                    () -> p0AckedSinceGo.get() >= afterGo / partitions, sendError);
+        } finally {
+            stop.set(true);
+            bg.join(10_000);
+            p.flush();
+            p.close(Duration.ofSeconds(30));
+        }
+        check(failures.get() == 0, "%d sends failed, first: %s", failures.get(), sendError.get());
+        check(acked.size() == sent.get(), "%d sent but %d acked", sent.get(), acked.size());
+        int newLeader;
+        try (Admin admin = admin()) {
+            TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+            Node l = d.partitions().get(0).leader();
+            check(l != null && !l.isEmpty(), "partition 0 has no leader after the change");
+            checkNode(l, "describeTopics leader after change");
+            newLeader = l.id();
+            check(newLeader != leader, "partition 0 is still led by stopped broker %d", leader);
+        }
+        List<Acked> all = snapshotAcked(acked);
+        List<ConsumerRecord<String, String>> got;
+        try (KafkaConsumer<String, String> c = consumer("consumer", "lc-" + runId, props())) {
+            c.subscribe(List.of(topic));
+            got = consumeUntil(c, g -> countOurs(g, runId + "-") >= all.size());
+        }
+        verifyExactly(all, got, "leader-change");
+        return String.format("\"old_leader\":%d,\"new_leader\":%d,\"acked\":%d,\"partition0_acked_after\":%d", leader,
+                newLeader, all.size(), p0AckedSinceGo.get());
+    }
+
+    static List<Acked> snapshotAcked(List<Acked> l) {
+        synchronized (l) {
+            return new ArrayList<>(l);
+        }
+    }
+
+    void waitForCount(String what, java.util.function.BooleanSupplier cond, AtomicReference<Exception> err)
+            throws Exception {
+        phase("waiting for " + what);
+        while (!cond.getAsBoolean()) {
+            Exception e = err.get();
+            if (e != null) {
+                throw new Fail("send failed while waiting for " + what + ": " + e);
+            }
+            check(System.currentTimeMillis() < deadline, "timed out waiting for %s", what);
+            Thread.sleep(20);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+
+    String run() throws Exception {
+        switch (scenario) {
+            case "describe-cluster":
+            case "admin-describe-cluster":
+                return describeCluster();
+            case "produce-consume":
+                return produceConsume();
+            case "group-rebalance":
+                return groupRebalance();
+            case "idempotent":
+                return idempotent();
+            case "transactional":
+                return transactional();
+            case "admin":
+                return adminScenario();
+            case "leader-change":
+                return leaderChange();
+            default:
+                throw new Fail("unknown scenario " + scenario);
+        }
+    }
+
+    static String jsonString(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                case '\r' -> b.append("\\r");
+                case '\t' -> b.append("\\t");
+                default -> {
+                    if (c < 0x20) {
+                        b.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        b.append(c);
+                    }
+                }
+            }
+        }
+        return b.append('"').toString();
+    }
+
+    public static void main(String[] args) {
+        String name = args.length > 0 ? args[0] : "?";
+        int status;
+        String line;
+        try {
+            Scenario s = new Scenario(args);
+            long timeout = s.deadline - System.currentTimeMillis();
+            Thread watchdog = new Thread(() -> {
+                try {
+                    Thread.sleep(timeout + 15_000);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                System.out.println("{\"scenario\":" + jsonString(name) + ",\"ok\":false,\"error\":" + jsonString("watchdog: scenario hung while " + phase) + "}");
+                System.out.flush();
+                System.err.println("FAIL " + name + ": watchdog: scenario hung while " + phase);
+                Runtime.getRuntime().halt(3);
+            }, "watchdog");
+            watchdog.setDaemon(true);
+            watchdog.start();
+            long t0 = System.nanoTime();
+            String body = s.run();
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            line = "{\"scenario\":" + jsonString(name) + ",\"ok\":true,\"elapsed_ms\":" + ms
+                    + (body.isEmpty() ? "" : "," + body) + "}";
+            status = 0;
+        } catch (Throwable t) {
+            Throwable c = t instanceof ExecutionException && t.getCause() != null ? t.getCause() : t;
+            String msg = c instanceof Fail ? c.getMessage() : c.toString();
+            line = "{\"scenario\":" + jsonString(name) + ",\"ok\":false,\"error\":" + jsonString(msg) + "}";
+            System.err.println("FAIL " + name + ": " + msg);
+            if (!(c instanceof Fail)) {
+                c.printStackTrace(System.err);
+            }
+            status = 1;
+        }
+        System.out.println(line);
+        System.out.flush();
+        // Client threads (e.g. a stuck member) must not keep the JVM alive.
+        Runtime.getRuntime().halt(status);
+    }
+}

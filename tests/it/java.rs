@@ -1,0 +1,219 @@
+//! The Java client (kafka-clients 4.x, `tests/clients/java/Scenario.java`) through Sluice.
+//!
+//! Every test takes the shared 3-node cluster, starts Sluice (2 shards) in front of it, runs one
+//! scenario against Sluice's bootstrap address while [`ConnGuard`] watches the brokers' client ports,
+//! and asserts both the scenario's own checks and that only Sluice talked to the brokers.
+//!
+//! `SLUICE_IT_DIRECT=1` runs the same scenarios directly against the brokers instead (no Sluice): a
+//! check of the harness and of the scenarios themselves; the guard must then see the client's own
+//! connections. [`harness_guard_catches_direct_client`] does that always, for one scenario, so the guard
+//! is known to be able to fail.
+
+use std::time::Duration;
+
+use super::cluster::{shared, KafkaCluster};
+use super::conn_guard::{ConnGuard, Report};
+use super::scenario::{JavaScenario, Outcome};
+use super::sluice::Sluice;
+use super::{json_field, unique_name};
+
+/// Shards Sluice runs with in these tests (CI machines have 2 cores).
+const SHARDS: u32 = 2;
+
+fn direct_mode() -> bool {
+    std::env::var("SLUICE_IT_DIRECT").is_ok_and(|v| v == "1")
+}
+
+/// Where a scenario's client connects: Sluice, or (harness check) the brokers themselves.
+struct Target {
+    sluice: Option<Sluice>,
+    bootstrap: String,
+    forbid_ports: String,
+}
+
+impl Target {
+    fn new(cluster: &KafkaCluster) -> Target {
+        if direct_mode() {
+            Target {
+                sluice: None,
+                bootstrap: cluster.bootstrap_client(),
+                forbid_ports: String::new(),
+            }
+        } else {
+            let sluice = Sluice::start(cluster, SHARDS);
+            let forbid = cluster
+                .all_ports()
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            Target {
+                bootstrap: sluice.bootstrap(),
+                sluice: Some(sluice),
+                forbid_ports: forbid,
+            }
+        }
+    }
+
+    fn scenario(&self, name: &str, topic_prefix: &str) -> JavaScenario {
+        let mut s =
+            JavaScenario::new(name, &self.bootstrap).arg("topic", unique_name(topic_prefix));
+        if !self.forbid_ports.is_empty() {
+            s = s.arg("forbid-ports", &self.forbid_ports);
+        }
+        s
+    }
+
+    /// Asserts the guard's verdict: through Sluice, only Sluice connected to the brokers; directly,
+    /// only the client did (and the guard saw it).
+    fn check_guard(&mut self, report: &Report, clients: &[&Outcome]) {
+        match self.sluice.as_mut() {
+            Some(s) => {
+                assert!(
+                    s.is_running(),
+                    "Sluice exited during the scenario:\n{}",
+                    s.log_tail(60)
+                );
+                report.assert_only(s.pid());
+            }
+            None => {
+                let pids: std::collections::BTreeSet<u32> = clients.iter().map(|c| c.pid).collect();
+                assert_eq!(
+                    report.pids(),
+                    pids,
+                    "direct mode: the guard must see exactly the clients' connections: {report:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Runs one scenario through a fresh Sluice on the shared cluster; returns its JSON result line.
+fn run_scenario(name: &str, configure: impl FnOnce(JavaScenario) -> JavaScenario) -> String {
+    let cluster = shared();
+    let mut target = Target::new(&cluster);
+    let guard = ConnGuard::start(&cluster.client_ports());
+    let scenario = configure(target.scenario(name, name));
+    let outcome = scenario.run();
+    let report = guard.finish();
+    let line = outcome.assert_ok().to_string();
+    target.check_guard(&report, &[&outcome]);
+    line
+}
+
+/// The guard must catch a client that connects to the brokers directly (else it proves nothing),
+/// and the harness and scenario client must work against plain Kafka.
+#[test]
+fn harness_guard_catches_direct_client() {
+    let cluster = shared();
+    let guard = ConnGuard::start(&cluster.client_ports());
+    let outcome = JavaScenario::new("produce-consume", &cluster.bootstrap_client())
+        .arg("topic", unique_name("direct"))
+        .arg("records", 300)
+        .run();
+    let report = guard.finish();
+    outcome.assert_ok();
+    assert!(
+        report.pids().contains(&outcome.pid),
+        "the guard missed a client connecting to the brokers directly: {report:?}"
+    );
+    let verdict = report.check_only(std::process::id());
+    assert!(
+        verdict.is_err(),
+        "the guard accepted a direct client: {verdict:?}"
+    );
+    eprintln!("[it] conn-guard caught the direct client as it should");
+}
+
+#[test]
+fn java_produce_consume() {
+    let line = run_scenario("produce-consume", |s| s.arg("records", 3000));
+    assert_eq!(json_field(&line, "records"), Some("3000"));
+}
+
+#[test]
+fn java_group_rebalance_classic() {
+    run_scenario("group-rebalance", |s| s.arg("protocol", "classic"));
+}
+
+#[test]
+fn java_group_rebalance_consumer() {
+    run_scenario("group-rebalance", |s| s.arg("protocol", "consumer"));
+}
+
+#[test]
+fn java_idempotent() {
+    run_scenario("idempotent", |s| s.arg("records", 3000));
+}
+
+#[test]
+fn java_transactional() {
+    run_scenario("transactional", |s| s);
+}
+
+#[test]
+fn java_admin() {
+    let line = run_scenario("admin", |s| s.arg("brokers", 3));
+    assert_eq!(json_field(&line, "brokers"), Some("3"));
+}
+
+/// Stops the broker leading partition 0 (SIGTERM: controlled shutdown) while a producer runs; the
+/// producer must follow the new leader through Sluice and every acknowledged record must be
+/// consumable. Then the broker comes back and a produce/consume round still works through the same
+/// Sluice.
+#[test]
+fn java_leader_change() {
+    leader_change(false);
+}
+
+/// As [`java_leader_change`], but the leader crashes (SIGKILL): Sluice's upstream connections to it
+/// die mid-request and the cluster only notices when the broker's session times out.
+#[test]
+fn java_leader_crash() {
+    leader_change(true);
+}
+
+fn leader_change(crash: bool) {
+    let mut cluster = shared();
+    let mut target = Target::new(&cluster);
+    let guard = ConnGuard::start(&cluster.client_ports());
+    let mut stopped = None;
+    let outcome = target
+        .scenario(
+            "leader-change",
+            if crash {
+                "leader-crash"
+            } else {
+                "leader-change"
+            },
+        )
+        .timeout(Duration::from_secs(240))
+        .run_interactive(|line| {
+            let leader = json_field(line, "leader")?.parse::<u32>().ok()?;
+            if crash {
+                eprintln!("[it] killing broker {leader}, the leader of partition 0");
+                cluster.kill_broker(leader);
+            } else {
+                eprintln!("[it] stopping broker {leader}, the leader of partition 0");
+                cluster.stop_broker(leader);
+            }
+            stopped = Some(leader);
+            Some("go".to_string())
+        });
+    let line = outcome.assert_ok().to_string();
+    let stopped = stopped.expect("scenario never named the leader");
+    assert_eq!(
+        json_field(&line, "old_leader"),
+        Some(stopped.to_string().as_str())
+    );
+
+    // The broker returns; Sluice must serve it again.
+    cluster.start_broker(stopped);
+    let again = target
+        .scenario("produce-consume", "after-restart")
+        .arg("records", 600)
+        .run();
+    let report = guard.finish();
+    again.assert_ok();
+    target.check_guard(&report, &[&outcome, &again]);
+}
