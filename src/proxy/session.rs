@@ -59,6 +59,9 @@ pub enum SessionError {
     /// The client sent nothing for too long with nothing in flight.
     #[error("idle for {0:?}")]
     IdleTimeout(Duration),
+    /// The client closed in the middle of a frame.
+    #[error("client closed mid-frame ({have} byte(s) of an incomplete frame received)")]
+    ClientTruncated { have: usize },
     /// The client closed with requests still in flight (their responses are dropped).
     #[error("client closed with {0} request(s) in flight")]
     ClientClosedInFlight(usize),
@@ -102,6 +105,7 @@ impl SessionError {
             | ClientIo(_)
             | FirstRequestTimeout(_)
             | IdleTimeout(_)
+            | ClientTruncated { .. }
             | ClientClosedInFlight(_) => "downstream",
             UpstreamConnect(_)
             | UnknownNode(_)
@@ -229,6 +233,7 @@ async fn serve(
         .map_err(SessionError::ClientIo)?
         {
             ReadOutcome::Data(_) => {}
+            ReadOutcome::Eof if !cbuf.is_empty() => return Err(SessionError::ClientTruncated { have: cbuf.len() }),
             ReadOutcome::Eof | ReadOutcome::Stopped => return Ok(()),
             ReadOutcome::TimedOut => {
                 return Err(SessionError::FirstRequestTimeout(cfg.first_request_timeout))

@@ -1,5 +1,9 @@
 //! Runs the `sluice` binary (built by Cargo for this test) in front of a [`KafkaCluster`].
 //!
+//! The binary: `CARGO_BIN_EXE_sluice` when compiled into an integration test, else `$SLUICE_BIN`, else
+//! `sluice` next to the running executable's directory (a Cargo example runs from
+//! `target/<profile>/examples/`), else `target/release/sluice`. See [`binary`].
+//!
 //! [`Sluice::start`] picks free loopback ports, writes a TOML config, spawns
 //! `sluice --config FILE` and waits until the bootstrap port accepts TCP (polled, never slept for).
 //! `Drop` stops it with SIGTERM (SIGKILL after 10 s) and, if the thread is panicking, prints the tail of
@@ -8,7 +12,7 @@
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,6 +33,7 @@ pub struct Sluice {
     bootstrap_port: u16,
     broker_port_base: u16,
     keep: bool,
+    exit: Option<ExitStatus>,
 }
 
 /// Ports and settings for one Sluice instance.
@@ -39,6 +44,8 @@ pub struct SluiceConfig {
     pub broker_port_base: u16,
     pub upstream: Vec<String>,
     pub log_level: String,
+    /// Extra TOML appended verbatim (e.g. a `[limits]` section).
+    pub extra: String,
 }
 
 impl SluiceConfig {
@@ -66,11 +73,12 @@ bootstrap_servers = [{upstream}]
 
 [log]
 level = \"{level}\"
-",
+{extra}",
             shards = self.shards,
             bootstrap = self.bootstrap_port,
             base = self.broker_port_base,
             level = self.log_level,
+            extra = self.extra,
         )
     }
 }
@@ -78,6 +86,11 @@ level = \"{level}\"
 impl Sluice {
     /// Starts Sluice with `shards` shards in front of `cluster`'s CLIENT listeners.
     pub fn start(cluster: &KafkaCluster, shards: u32) -> Sluice {
+        Self::start_with(cluster, shards, "")
+    }
+
+    /// As [`Sluice::start`], with `extra` TOML appended to the generated config.
+    pub fn start_with(cluster: &KafkaCluster, shards: u32, extra: &str) -> Sluice {
         let n_brokers = cluster.node_ids().into_iter().max().unwrap_or(0);
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -88,6 +101,7 @@ impl Sluice {
                 broker_port_base,
                 upstream: cluster.client_addrs(),
                 log_level: std::env::var("SLUICE_IT_LOG").unwrap_or_else(|_| "info".to_string()),
+                extra: extra.to_string(),
             };
             match Self::try_start(&cfg) {
                 Ok(s) => return s,
@@ -111,7 +125,7 @@ impl Sluice {
         fs::write(&config, cfg.to_toml()).map_err(|e| (format!("write config: {e}"), false))?;
         let out = File::create(&log).map_err(|e| (format!("create log: {e}"), false))?;
         let err = out.try_clone().map_err(|e| (e.to_string(), false))?;
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let child = Command::new(binary())
             .arg("--config")
             .arg(&config)
             .env(
@@ -145,6 +159,7 @@ impl Sluice {
             bootstrap_port: cfg.bootstrap_port,
             broker_port_base: cfg.broker_port_base,
             keep: false,
+            exit: None,
         };
         match s.wait_ready() {
             Ok(()) => Ok(s),
@@ -241,13 +256,16 @@ impl Sluice {
         let _ = signal(child.id(), "TERM");
         let graceful = loop {
             match child.try_wait() {
-                Ok(Some(_)) => break true,
+                Ok(Some(status)) => {
+                    self.exit = Some(status);
+                    break true;
+                }
                 Ok(None) if started.elapsed() < STOP_TIMEOUT => {
                     thread::sleep(Duration::from_millis(20))
                 }
                 _ => {
                     let _ = child.kill();
-                    let _ = child.wait();
+                    self.exit = child.wait().ok();
                     break false;
                 }
             }
@@ -258,6 +276,28 @@ impl Sluice {
         }
         graceful
     }
+
+    /// How the process exited, once [`Sluice::stop`] stopped it.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.exit
+    }
+}
+
+/// The `sluice` executable to run; see the module docs.
+pub fn binary() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_sluice") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("SLUICE_BIN") {
+        return PathBuf::from(p);
+    }
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("sluice")))
+        .filter(|p| p.is_file());
+    sibling.unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/sluice"))
+    })
 }
 
 impl Drop for Sluice {

@@ -1,0 +1,344 @@
+//! Request and response header peeks: the few fields Sluice needs from every frame, read in place
+//! without allocating.
+//!
+//! Layouts (Kafka protocol guide, "Headers"; KIP-482 for the tagged fields):
+//! - request header v1: `api_key int16, api_version int16, correlation_id int32,
+//!   client_id nullable string (int16 length)`; v2 adds a tagged-field section. `client_id` keeps
+//!   its classic encoding in v2, so everything up to and including it sits at the same place in both
+//!   versions and can be read for api keys Sluice does not know.
+//! - response header v0: `correlation_id int32`; v1 adds a tagged-field section. ApiVersions
+//!   responses always use v0 (so that a client can read a response to a version it guessed).
+//!
+//! All offsets are relative to the **payload**: the frame without its 4-byte size prefix.
+
+use kafka_protocol::messages::ApiKey;
+
+use super::wire::{Cursor, WireError};
+
+/// Api key of Produce.
+const PRODUCE: i16 = 0;
+
+/// Why a header could not be read. `Copy` and allocation-free: built on the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// The payload ends inside the header (or inside the field asked for).
+    #[error("header truncated: payload ends inside it")]
+    Truncated,
+    /// The client_id length is below -1.
+    #[error("invalid client_id length")]
+    InvalidClientId,
+    /// The header's tagged-field section is malformed.
+    #[error("malformed tagged fields in header")]
+    InvalidTaggedFields,
+    /// A string field (Produce transactional_id) has an invalid length.
+    #[error("invalid string length in request body")]
+    InvalidString,
+    /// kafka-protocol does not know this api key, so the header version cannot be derived.
+    #[error("unknown api key {0}: header version unknown")]
+    UnknownApiKey(i16),
+    /// The request's body offset is unknown (unknown api key), so the body cannot be read.
+    #[error("body offset unknown for api key {0}")]
+    BodyOffsetUnknown(i16),
+    /// The call does not apply to this api key.
+    #[error("expected api key {expected}, got {actual}")]
+    WrongApiKey {
+        /// api key the function reads
+        expected: i16,
+        /// api key of the frame
+        actual: i16,
+    },
+    /// The version is outside the range the function can read.
+    #[error("api key {api_key} version {api_version} not supported")]
+    UnsupportedVersion {
+        /// api key
+        api_key: i16,
+        /// version
+        api_version: i16,
+    },
+}
+
+fn from_wire(e: WireError) -> HeaderError {
+    match e {
+        WireError::Truncated(_) => HeaderError::Truncated,
+        _ => HeaderError::InvalidTaggedFields,
+    }
+}
+
+/// Peeked request header. Offsets are relative to the PAYLOAD (frame without the 4-byte size
+/// prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHeaderPeek {
+    /// api key (Kafka protocol guide, "Api Keys")
+    pub api_key: i16,
+    /// api version of the request
+    pub api_version: i16,
+    /// correlation id chosen by the client
+    pub correlation_id: i32,
+    /// byte range `(start, end)` of client_id within the payload (None when null)
+    pub client_id: Option<(usize, usize)>,
+    /// offset of the request body within the payload, when the header version is known (known
+    /// api key: header v1, or v2 for flexible versions incl. tagged fields); None for api keys
+    /// kafka-protocol does not know.
+    pub body_offset: Option<usize>,
+}
+
+impl RequestHeaderPeek {
+    /// The client_id bytes, borrowed from `payload` (the same payload that was peeked).
+    pub fn client_id<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
+        self.client_id.and_then(|(s, e)| payload.get(s..e))
+    }
+}
+
+/// Reads the request header at the start of `payload` (frame without size prefix). No allocation.
+///
+/// Works for unknown api keys (then `body_offset` is `None`): api_key, api_version,
+/// correlation_id and client_id are at the same place in header v1 and v2.
+///
+/// Errors: [`HeaderError::Truncated`] when the payload ends inside the header,
+/// [`HeaderError::InvalidClientId`] for a client_id length below -1,
+/// [`HeaderError::InvalidTaggedFields`] for a malformed v2 tagged-field section.
+pub fn peek_request_header(payload: &[u8]) -> Result<RequestHeaderPeek, HeaderError> {
+    let mut c = Cursor::new(payload);
+    let api_key = c.i16().map_err(from_wire)?;
+    let api_version = c.i16().map_err(from_wire)?;
+    let correlation_id = c.i32().map_err(from_wire)?;
+    let len = c.i16().map_err(from_wire)?;
+    let client_id = match len {
+        -1 => None,
+        n if n >= 0 => {
+            let start = c.pos();
+            c.skip(n as usize).map_err(from_wire)?;
+            Some((start, c.pos()))
+        }
+        _ => return Err(HeaderError::InvalidClientId),
+    };
+    // The header version (and so where the body starts) is only known for versions kafka-protocol
+    // knows; a newer version of a known key is forwarded opaque like an unknown key.
+    let body_offset = match ApiKey::try_from(api_key) {
+        Ok(key)
+            if (key.valid_versions().min..=key.valid_versions().max).contains(&api_version) =>
+        {
+            if key.request_header_version(api_version) >= 2 {
+                c.skip_tagged().map_err(from_wire)?;
+            }
+            Some(c.pos())
+        }
+        _ => None,
+    };
+    Ok(RequestHeaderPeek {
+        api_key,
+        api_version,
+        correlation_id,
+        client_id,
+        body_offset,
+    })
+}
+
+/// The correlation id of a response payload (its first four bytes; response header v0 and v1).
+///
+/// Errors: [`HeaderError::Truncated`] when the payload is shorter than 4 bytes.
+pub fn response_correlation_id(payload: &[u8]) -> Result<i32, HeaderError> {
+    Cursor::new(payload).i32().map_err(from_wire)
+}
+
+/// `acks` of a Produce request, reading only the bytes before it: v3+ bodies start with a
+/// nullable `transactional_id` (compact string from v9, KIP-482) followed by `acks int16`.
+/// `acks == 0` means the broker sends no response (Kafka protocol guide, Produce API).
+///
+/// Errors: [`HeaderError::WrongApiKey`] when `peek` is not a Produce request,
+/// [`HeaderError::UnsupportedVersion`] below v3, [`HeaderError::Truncated`] /
+/// [`HeaderError::InvalidString`] for a short or malformed body.
+pub fn produce_acks(payload: &[u8], peek: &RequestHeaderPeek) -> Result<i16, HeaderError> {
+    if peek.api_key != PRODUCE {
+        return Err(HeaderError::WrongApiKey {
+            expected: PRODUCE,
+            actual: peek.api_key,
+        });
+    }
+    if peek.api_version < 3 {
+        return Err(HeaderError::UnsupportedVersion {
+            api_key: peek.api_key,
+            api_version: peek.api_version,
+        });
+    }
+    let at = peek
+        .body_offset
+        .ok_or(HeaderError::BodyOffsetUnknown(peek.api_key))?;
+    let mut c = Cursor::at(payload, at);
+    c.string(peek.api_version >= 9).map_err(|e| match e {
+        WireError::Truncated(_) => HeaderError::Truncated,
+        _ => HeaderError::InvalidString,
+    })?;
+    c.i16().map_err(from_wire)
+}
+
+/// Offset of the response body within a response `payload`, given the api key and version of the
+/// request it answers: response header v0 is the 4-byte correlation id, v1 adds a tagged-field
+/// section, ApiVersions always uses v0.
+///
+/// Errors: [`HeaderError::UnknownApiKey`] for api keys kafka-protocol does not know,
+/// [`HeaderError::Truncated`] / [`HeaderError::InvalidTaggedFields`] for a short or malformed header.
+pub fn response_body_offset(
+    payload: &[u8],
+    api_key: i16,
+    api_version: i16,
+) -> Result<usize, HeaderError> {
+    let key = ApiKey::try_from(api_key).map_err(|_| HeaderError::UnknownApiKey(api_key))?;
+    let mut c = Cursor::new(payload);
+    c.skip(4).map_err(from_wire)?;
+    if key.response_header_version(api_version) >= 1 {
+        c.skip_tagged().map_err(from_wire)?;
+    }
+    Ok(c.pos())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::{ProduceRequest, RequestHeader};
+    use kafka_protocol::protocol::{Encodable, Message, StrBytes};
+    use proptest::prelude::*;
+
+    fn encode_header(h: &RequestHeader) -> BytesMut {
+        let mut b = BytesMut::new();
+        kafka_protocol::protocol::encode_request_header_into_buffer(&mut b, h).unwrap();
+        b
+    }
+
+    proptest! {
+        #[test]
+        fn peek_matches_kafka_protocol(
+            key_idx in any::<prop::sample::Index>(),
+            ver in any::<prop::sample::Index>(),
+            corr in any::<i32>(),
+            client_id in proptest::option::of("[a-z0-9-]{0,20}"),
+            tags in proptest::collection::btree_map(0i32..50, proptest::collection::vec(any::<u8>(), 0..8), 0..3),
+            body in proptest::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let keys: Vec<ApiKey> = ApiKey::iter().collect();
+            let key = *key_idx.get(&keys);
+            let range = key.valid_versions();
+            let version = range.min + ver.index((range.max - range.min + 1) as usize) as i16;
+            let flexible = key.request_header_version(version) >= 2;
+            let mut h = RequestHeader::default()
+                .with_request_api_key(key as i16)
+                .with_request_api_version(version)
+                .with_correlation_id(corr)
+                .with_client_id(client_id.clone().map(StrBytes::from_string));
+            if flexible {
+                h = h.with_unknown_tagged_fields(tags.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect());
+            }
+            let mut wire = encode_header(&h);
+            let header_len = wire.len();
+            wire.extend_from_slice(&body);
+            let peek = peek_request_header(&wire).unwrap();
+            prop_assert_eq!(peek.api_key, key as i16);
+            prop_assert_eq!(peek.api_version, version);
+            prop_assert_eq!(peek.correlation_id, corr);
+            prop_assert_eq!(peek.client_id(&wire), client_id.as_deref().map(str::as_bytes));
+            prop_assert_eq!(peek.body_offset, Some(header_len));
+            let decoded = kafka_protocol::protocol::decode_request_header_from_buffer(&mut wire.clone()).unwrap();
+            prop_assert_eq!(decoded, h);
+            // every truncation of the header is an error, never a panic
+            for cut in 0..header_len {
+                prop_assert!(peek_request_header(&wire[..cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = peek_request_header(&data);
+            let _ = response_correlation_id(&data);
+            for key in [0i16, 1, 3, 18, 10000] {
+                let _ = response_body_offset(&data, key, 12);
+            }
+            if let Ok(p) = peek_request_header(&data) {
+                let _ = produce_acks(&data, &p);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_api_key() {
+        let mut wire = vec![0x7f, 0x00, 0, 3, 0, 0, 0, 42, 0, 2, b'a', b'b', 9, 9];
+        let p = peek_request_header(&wire).unwrap();
+        assert_eq!(p.api_key, 0x7f00);
+        assert_eq!(p.api_version, 3);
+        assert_eq!(p.correlation_id, 42);
+        assert_eq!(p.client_id, Some((10, 12)));
+        assert_eq!(p.body_offset, None);
+        wire[8] = 0xff;
+        wire[9] = 0xff;
+        assert_eq!(peek_request_header(&wire).unwrap().client_id, None);
+        wire[9] = 0xfe;
+        assert_eq!(
+            peek_request_header(&wire),
+            Err(HeaderError::InvalidClientId)
+        );
+        assert_eq!(
+            response_body_offset(&wire, 0x7f00, 0),
+            Err(HeaderError::UnknownApiKey(0x7f00))
+        );
+    }
+
+    #[test]
+    fn produce_acks_all_versions() {
+        for version in ProduceRequest::VERSIONS.min..=ProduceRequest::VERSIONS.max {
+            for txn in [None, Some("txn-1")] {
+                for acks in [-1i16, 0, 1] {
+                    let h = RequestHeader::default()
+                        .with_request_api_key(0)
+                        .with_request_api_version(version)
+                        .with_correlation_id(7)
+                        .with_client_id(Some(StrBytes::from_static_str("c")));
+                    let mut wire = encode_header(&h);
+                    let req = ProduceRequest::default()
+                        .with_transactional_id(txn.map(|t| StrBytes::from_static_str(t).into()))
+                        .with_acks(acks)
+                        .with_timeout_ms(1000);
+                    req.encode(&mut wire, version).unwrap();
+                    let peek = peek_request_header(&wire).unwrap();
+                    assert_eq!(produce_acks(&wire, &peek), Ok(acks), "v{version} {txn:?}");
+                    // truncated body
+                    let short = &wire[..peek.body_offset.unwrap() + 1];
+                    assert!(produce_acks(short, &peek).is_err());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn produce_acks_rejects_other_keys() {
+        let wire = [0, 1, 0, 12, 0, 0, 0, 1, 0xff, 0xff, 0];
+        let peek = peek_request_header(&wire).unwrap();
+        assert_eq!(
+            produce_acks(&wire, &peek),
+            Err(HeaderError::WrongApiKey {
+                expected: 0,
+                actual: 1
+            })
+        );
+    }
+
+    #[test]
+    fn response_offsets() {
+        // header v0 (ApiVersions v3, flexible but header v0)
+        let wire = [0, 0, 0, 9, 0, 0];
+        assert_eq!(response_correlation_id(&wire), Ok(9));
+        assert_eq!(response_body_offset(&wire, 18, 3), Ok(4));
+        // header v1: Metadata v9 with one tagged field (tag 1, 2 bytes)
+        let wire = [0, 0, 0, 9, 1, 1, 2, 0xaa, 0xbb, 0x55];
+        assert_eq!(response_body_offset(&wire, 3, 9), Ok(9));
+        assert_eq!(response_body_offset(&wire, 3, 8), Ok(4));
+        assert_eq!(
+            response_body_offset(&wire[..8], 3, 9),
+            Err(HeaderError::Truncated)
+        );
+        assert_eq!(
+            response_correlation_id(&wire[..3]),
+            Err(HeaderError::Truncated)
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! ApiVersions response (api key 18, KIP-35; flexible from v3, KIP-511, but always with response
+//! header v0): for each api key Sluice decodes ([`decodable_versions`]) the advertised range is
+//! intersected with Sluice's, and the key is dropped when they do not overlap; every other key (even
+//! numbers neither Sluice nor kafka-protocol knows) passes through as the broker sent it, as do
+//! throttle time, features and tagged fields. A response with a non-zero error code passes through
+//! untouched.
+//!
+//! [`api_versions_unsupported`] builds the answer the broker itself gives to an ApiVersions request
+//! of a version it does not know: v0 layout, UNSUPPORTED_VERSION, and the ApiVersions range, so the
+//! client retries with a version from that range.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::ApiVersionsResponse;
+
+use super::{Ctx, RewriteError, Rewritten};
+use crate::protocol::versions::{decodable_versions, keys};
+use crate::protocol::wire::{
+    always, since, Cursor, Schema, Struct, Tagged, Ty, BOOL, I16, I32, I64,
+};
+
+/// Kafka error code UNSUPPORTED_VERSION.
+pub const UNSUPPORTED_VERSION: i16 = 35;
+
+static API_VERSION: Struct = Struct {
+    fields: &[always(I16), always(I16), always(I16)], // api_key, min_version, max_version
+    tagged: &[],
+};
+
+static FEATURE: Struct = Struct {
+    fields: &[always(Ty::Str), always(I16), always(I16)], // name, min/max (level)
+    tagged: &[],
+};
+
+static ROOT: Struct = Struct {
+    fields: &[
+        always(I16),                     // error_code
+        always(Ty::Array(&API_VERSION)), // api_keys
+        since(1, I32),                   // throttle_time_ms
+    ],
+    tagged: &[
+        Tagged {
+            tag: 0,
+            ty: Ty::Array(&FEATURE),
+        }, // supported_features
+        Tagged { tag: 1, ty: I64 }, // finalized_features_epoch
+        Tagged {
+            tag: 2,
+            ty: Ty::Array(&FEATURE),
+        }, // finalized_features
+        Tagged { tag: 3, ty: BOOL }, // zk_migration_ready
+    ],
+};
+
+/// Body layout of ApiVersionsResponse v0-v4 (flexible from v3).
+pub(crate) static SCHEMA: Schema = Schema {
+    root: &ROOT,
+    flexible_from: 3,
+};
+
+pub(super) fn rewrite(
+    ctx: &Ctx,
+    payload: Bytes,
+    body_offset: usize,
+) -> Result<Rewritten, RewriteError> {
+    // error_code is the first body field in every version; on error the body may even be in the
+    // v0 layout whatever the request version was, so do not decode it.
+    let error = Cursor::at(&payload, body_offset)
+        .i16()
+        .map_err(|e| ctx.malformed(e))?;
+    if error != 0 {
+        return Ok(Rewritten::Unchanged);
+    }
+    let mut msg: ApiVersionsResponse = ctx.decode(&payload, body_offset, &SCHEMA)?;
+    let mut changed = false;
+    msg.api_keys.retain_mut(|k| {
+        let Some(ours) = decodable_versions(k.api_key) else {
+            return true;
+        };
+        let min = k.min_version.max(*ours.start());
+        let max = k.max_version.min(*ours.end());
+        if (min, max) != (k.min_version, k.max_version) {
+            changed = true;
+        }
+        k.min_version = min;
+        k.max_version = max;
+        min <= max
+    });
+    if !changed {
+        return Ok(Rewritten::Unchanged);
+    }
+    ctx.encode(&payload, body_offset, &msg)
+        .map(Rewritten::Replaced)
+}
+
+/// Local answer to an ApiVersions request whose version Sluice cannot decode: an
+/// ApiVersionsResponse v0 (header v0) with error UNSUPPORTED_VERSION (35) and
+/// `api_keys = [ApiVersions 0..=max]`, as the broker does (KIP-511), so clients retry with a lower
+/// version. Returns the payload without size prefix (16 bytes).
+pub fn api_versions_unsupported(correlation_id: i32) -> Bytes {
+    let range = decodable_versions(keys::API_VERSIONS).unwrap_or(0..=0);
+    let mut out = BytesMut::with_capacity(16);
+    out.put_i32(correlation_id); // response header v0
+    out.put_i16(UNSUPPORTED_VERSION); // error_code
+    out.put_i32(1); // api_keys: classic array of one
+    out.put_i16(keys::API_VERSIONS);
+    out.put_i16(*range.start());
+    out.put_i16(*range.end());
+    out.freeze()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::test_util::*;
+    use super::super::*;
+    use super::UNSUPPORTED_VERSION;
+    use crate::protocol::versions::decodable_versions;
+    use kafka_protocol::messages::api_versions_response::{ApiVersion, SupportedFeatureKey};
+    use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+    use kafka_protocol::protocol::{Decodable, Message, StrBytes};
+
+    fn key(k: i16, min: i16, max: i16) -> ApiVersion {
+        ApiVersion::default()
+            .with_api_key(k)
+            .with_min_version(min)
+            .with_max_version(max)
+    }
+
+    #[test]
+    fn all_versions_cap_and_pass_through() {
+        for v in ApiVersionsResponse::VERSIONS.min..=ApiVersionsResponse::VERSIONS.max {
+            let mut orig = ApiVersionsResponse::default().with_api_keys(vec![
+                key(0, 0, 20),   // Produce: capped to 3..=13
+                key(1, 0, 17),   // Fetch: min raised to 4
+                key(2, 0, 9),    // ListOffsets: opaque
+                key(3, 0, 13),   // Metadata: unchanged
+                key(78, 5, 9),   // ShareFetch: no overlap with 1..=1, dropped
+                key(4242, 1, 2), // unknown number: passes through
+            ]);
+            if v >= 1 {
+                orig = orig.with_throttle_time_ms(12);
+            }
+            if v >= 3 {
+                orig = orig
+                    .with_supported_features(vec![SupportedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str("metadata.version"))
+                        .with_min_version(1)
+                        .with_max_version(20)])
+                    .with_finalized_features_epoch(7)
+                    .with_unknown_tagged_field(9, Bytes::from_static(b"zz"));
+            }
+            let payload = response(ApiKey::ApiVersions, v, 3, &orig);
+            let Rewritten::Replaced(out) =
+                rewrite_response(18, v, payload.clone(), &mut TestMap::default()).unwrap()
+            else {
+                panic!("expected Replaced")
+            };
+            let got: ApiVersionsResponse = decode(ApiKey::ApiVersions, v, &payload, &out);
+            let mut want = orig.clone();
+            want.api_keys = vec![
+                key(0, 3, 13),
+                key(1, 4, 17),
+                key(2, 0, 9),
+                key(3, 0, 13),
+                key(4242, 1, 2),
+            ];
+            assert_eq!(got, want, "v{v}");
+            truncations_never_panic(18, v, &payload);
+        }
+    }
+
+    #[test]
+    fn within_range_is_unchanged() {
+        let orig = ApiVersionsResponse::default().with_api_keys(vec![key(3, 0, 12), key(2, 0, 9)]);
+        let payload = response(ApiKey::ApiVersions, 3, 1, &orig);
+        let r = rewrite_response(18, 3, payload, &mut TestMap::default()).unwrap();
+        assert_eq!(r, Rewritten::Unchanged);
+    }
+
+    #[test]
+    fn error_passes_through() {
+        // broker's own UNSUPPORTED_VERSION answer (v0 layout) to a v4 request
+        let payload = api_versions_unsupported(77);
+        let r = rewrite_response(18, 4, payload, &mut TestMap::default()).unwrap();
+        assert_eq!(r, Rewritten::Unchanged);
+    }
+
+    #[test]
+    fn unsupported_answer_decodes_as_v0() {
+        let p = api_versions_unsupported(77);
+        assert_eq!(crate::protocol::header::response_correlation_id(&p), Ok(77));
+        let mut body = p.slice(4..);
+        let m = ApiVersionsResponse::decode(&mut body, 0).unwrap();
+        assert_eq!(m.error_code, UNSUPPORTED_VERSION);
+        let r = decodable_versions(18).unwrap();
+        assert_eq!(m.api_keys, vec![key(18, *r.start(), *r.end())]);
+        assert!(body.is_empty());
+    }
+}

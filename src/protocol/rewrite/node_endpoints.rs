@@ -1,0 +1,699 @@
+//! KIP-951 leader discovery: Produce responses v10+ and Fetch responses v16+ carry
+//! `node_endpoints` (the addresses of new partition leaders) as **top-level tagged field 0**, so it
+//! sits in the top-level tagged-field section at the very end of the response body.
+//!
+//! Finding that section needs a walk over the whole body, but not a copy of it: [`scan`] steps over
+//! every field using the layouts below (taken from kafka-protocol's generated
+//! `produce_response.rs` / `fetch_response.rs`, i.e. Kafka's `ProduceResponse.json` /
+//! `FetchResponse.json`), skips record batches (`records` is a length-prefixed blob) and nested
+//! tagged fields (`current_leader`, `diverging_epoch`, `snapshot_id`, ... are size-prefixed) in
+//! O(1) each, and returns the offset of the top-level tagged-field section and whether it holds
+//! tag 0. No allocation, nothing copied.
+//!
+//! The common case, no tag 0, is [`Rewritten::Unchanged`]. Otherwise only the tail (the tagged
+//! section) is decoded and re-encoded, with the endpoints mapped through the [`AddressMap`]
+//! (unmapped nodes dropped; the tag is omitted when none remain, as kafka-protocol does for an
+//! empty list), and the result is [`Rewritten::Spliced`]: a zero-copy prefix of the original
+//! payload, records untouched, plus the new tail.
+
+use bytes::Bytes;
+
+use super::{AddressMap, Ctx, RewriteError, Rewritten};
+use crate::protocol::versions::keys;
+use crate::protocol::wire::{
+    always, put_compact_str, put_uvarint, since, walk_fields, Cursor, Field, Schema, Struct, Ty,
+    WireError, I16, I32, I64, UUID,
+};
+
+/// Tag of `node_endpoints` in the top-level tagged-field section (Produce and Fetch).
+const NODE_ENDPOINTS_TAG: u32 = 0;
+
+// ---- Produce response v3-v13 (flexible from v9) ----
+
+static PRODUCE_BATCH_ERROR: Struct = Struct {
+    fields: &[
+        since(8, I32),     // batch_index
+        since(8, Ty::Str), // batch_index_error_message
+    ],
+    tagged: &[],
+};
+
+static PRODUCE_PARTITION: Struct = Struct {
+    fields: &[
+        always(I32),                               // index
+        always(I16),                               // error_code
+        always(I64),                               // base_offset
+        always(I64),                               // log_append_time_ms
+        since(5, I64),                             // log_start_offset
+        since(8, Ty::Array(&PRODUCE_BATCH_ERROR)), // record_errors
+        since(8, Ty::Str),                         // error_message
+    ], // tagged: current_leader (tag 0, v10+), skipped
+    tagged: &[],
+};
+
+static PRODUCE_TOPIC: Struct = Struct {
+    fields: &[
+        Field {
+            ty: Ty::Str,
+            min: 0,
+            max: 12,
+        }, // name
+        since(13, UUID),                       // topic_id
+        always(Ty::Array(&PRODUCE_PARTITION)), // partition_responses
+    ],
+    tagged: &[],
+};
+
+static PRODUCE_ROOT: Struct = Struct {
+    fields: &[
+        always(Ty::Array(&PRODUCE_TOPIC)), // responses
+        always(I32),                       // throttle_time_ms
+    ], // tagged: node_endpoints (tag 0, v10+)
+    tagged: &[],
+};
+
+/// Body layout of ProduceResponse v3-v13, for the scanner.
+pub(crate) static PRODUCE: Schema = Schema {
+    root: &PRODUCE_ROOT,
+    flexible_from: 9,
+};
+
+// ---- Fetch response v4-v18 (flexible from v12) ----
+
+static FETCH_ABORTED: Struct = Struct {
+    fields: &[always(I64), always(I64)], // producer_id, first_offset
+    tagged: &[],
+};
+
+static FETCH_PARTITION: Struct = Struct {
+    fields: &[
+        always(I32),                       // partition_index
+        always(I16),                       // error_code
+        always(I64),                       // high_watermark
+        always(I64),                       // last_stable_offset
+        since(5, I64),                     // log_start_offset
+        always(Ty::Array(&FETCH_ABORTED)), // aborted_transactions (nullable)
+        since(11, I32),                    // preferred_read_replica
+        always(Ty::Bytes),                 // records (nullable), skipped without reading
+    ], // tagged: diverging_epoch (0), current_leader (1), snapshot_id (2), skipped
+    tagged: &[],
+};
+
+static FETCH_TOPIC: Struct = Struct {
+    fields: &[
+        Field {
+            ty: Ty::Str,
+            min: 0,
+            max: 12,
+        }, // topic
+        since(13, UUID),                     // topic_id
+        always(Ty::Array(&FETCH_PARTITION)), // partitions
+    ],
+    tagged: &[],
+};
+
+static FETCH_ROOT: Struct = Struct {
+    fields: &[
+        always(I32),                     // throttle_time_ms
+        since(7, I16),                   // error_code
+        since(7, I32),                   // session_id
+        always(Ty::Array(&FETCH_TOPIC)), // responses
+    ], // tagged: node_endpoints (tag 0, v16+)
+    tagged: &[],
+};
+
+/// Body layout of FetchResponse v4-v18, for the scanner.
+pub(crate) static FETCH: Schema = Schema {
+    root: &FETCH_ROOT,
+    flexible_from: 12,
+};
+
+/// Where the top-level tagged-field section of a Produce/Fetch response body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// offset of the top-level tagged-field section, relative to the slice given to [`scan`]
+    pub tagged_start: usize,
+    /// whether the section holds tag 0 (`node_endpoints`)
+    pub has_node_endpoints: bool,
+}
+
+/// Walks a Produce (`api_key` 0, v9+) or Fetch (1, v12+) response to its top-level tagged-field
+/// section, starting at `body_offset` of `payload`. No allocation; records are skipped, not read.
+///
+/// Returns `Ok(None)` for versions without a top-level tagged-field section (not flexible) and for
+/// other api keys. Errors: [`WireError`] with the offset where the body is truncated or malformed.
+pub fn scan(
+    api_key: i16,
+    api_version: i16,
+    payload: &[u8],
+    body_offset: usize,
+) -> Result<Option<Scan>, WireError> {
+    let schema = match api_key {
+        keys::PRODUCE => &PRODUCE,
+        keys::FETCH => &FETCH,
+        _ => return Ok(None),
+    };
+    if api_version < schema.flexible_from {
+        return Ok(None);
+    }
+    let mut c = Cursor::at(payload, body_offset);
+    walk_fields(&mut c, schema.root, api_version, true)?;
+    let tagged_start = c.pos();
+    let n = c.tag_count()?;
+    let mut has_node_endpoints = false;
+    for _ in 0..n {
+        let tag = c.uvarint()?;
+        let size = c.uvarint()?;
+        c.skip(size as usize)?;
+        has_node_endpoints |= tag == NODE_ENDPOINTS_TAG;
+    }
+    Ok(Some(Scan {
+        tagged_start,
+        has_node_endpoints,
+    }))
+}
+
+/// Re-encodes the `node_endpoints` array held in `content` (the value of tag 0) with mapped
+/// addresses. Layout of one NodeEndpoint (Produce v10+, Fetch v16+): `node_id int32,
+/// host compact string, port int32, rack compact nullable string, tagged fields`. Returns the
+/// number of endpoints kept.
+fn rewrite_endpoints(
+    content: &[u8],
+    map: &mut dyn AddressMap,
+    out: &mut Vec<u8>,
+) -> Result<usize, WireError> {
+    let mut c = Cursor::new(content);
+    // node_id(4) + host(1) + port(4) + rack(1) + tagged(1)
+    let n = c.count(true, 11)?.ok_or(WireError::UnexpectedNull(0))?;
+    let mut kept = Vec::with_capacity(n);
+    for _ in 0..n {
+        let node_id = c.i32()?;
+        let host = c.str(true)?;
+        let port = c.i32()?;
+        let rack = c.opt_str(true)?;
+        let tags_start = c.pos();
+        c.skip_tagged()?;
+        let tags = content
+            .get(tags_start..c.pos())
+            .ok_or(WireError::Truncated(tags_start))?;
+        if let Some((host, port)) = map.map_broker(node_id, host, port) {
+            kept.push((node_id, host, port, rack, tags));
+        }
+    }
+    if c.remaining() != 0 {
+        return Err(WireError::TaggedFieldSize {
+            tag: NODE_ENDPOINTS_TAG,
+            at: c.pos(),
+        });
+    }
+    put_uvarint(out, (kept.len() as u32).saturating_add(1));
+    for (node_id, host, port, rack, tags) in &kept {
+        out.extend_from_slice(&node_id.to_be_bytes());
+        put_compact_str(out, Some(host));
+        out.extend_from_slice(&port.to_be_bytes());
+        put_compact_str(out, *rack);
+        out.extend_from_slice(tags);
+    }
+    Ok(kept.len())
+}
+
+/// Re-encodes the top-level tagged-field section starting at `tagged_start`; bytes after it (none
+/// in a well-formed response) are kept.
+fn rewrite_tail(
+    payload: &[u8],
+    tagged_start: usize,
+    map: &mut dyn AddressMap,
+) -> Result<Vec<u8>, WireError> {
+    let mut c = Cursor::at(payload, tagged_start);
+    let n = c.tag_count()?;
+    let mut fields = Vec::with_capacity(payload.len().saturating_sub(tagged_start) + 64);
+    let mut count = 0u32;
+    for _ in 0..n {
+        let tag = c.uvarint()?;
+        let size = c.uvarint()?;
+        let content = c.take(size as usize)?;
+        if tag == NODE_ENDPOINTS_TAG {
+            let mut value = Vec::with_capacity(content.len() + 64);
+            if rewrite_endpoints(content, map, &mut value)? == 0 {
+                continue;
+            }
+            put_uvarint(&mut fields, tag);
+            put_uvarint(&mut fields, value.len() as u32);
+            fields.extend_from_slice(&value);
+        } else {
+            put_uvarint(&mut fields, tag);
+            put_uvarint(&mut fields, size);
+            fields.extend_from_slice(content);
+        }
+        count += 1;
+    }
+    let rest = payload.get(c.pos()..).unwrap_or(&[]);
+    let mut tail = Vec::with_capacity(5 + fields.len() + rest.len());
+    put_uvarint(&mut tail, count);
+    tail.extend_from_slice(&fields);
+    tail.extend_from_slice(rest);
+    Ok(tail)
+}
+
+pub(super) fn rewrite(
+    ctx: &Ctx,
+    payload: Bytes,
+    body_offset: usize,
+    map: &mut dyn AddressMap,
+) -> Result<Rewritten, RewriteError> {
+    let Some(found) =
+        scan(ctx.api_key, ctx.api_version, &payload, body_offset).map_err(|e| ctx.malformed(e))?
+    else {
+        return Ok(Rewritten::Unchanged);
+    };
+    if !found.has_node_endpoints {
+        return Ok(Rewritten::Unchanged);
+    }
+    let tail = rewrite_tail(&payload, found.tagged_start, map).map_err(|e| ctx.malformed(e))?;
+    Ok(Rewritten::Spliced {
+        prefix: payload.slice(..found.tagged_start),
+        tail: Bytes::from(tail),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::test_util::*;
+    use super::super::*;
+    use super::scan;
+    use kafka_protocol::messages::fetch_response::{
+        self, AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData, SnapshotId,
+    };
+    use kafka_protocol::messages::produce_response::{
+        self, BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    };
+    use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, ProduceResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn tags(min_tag: i32) -> impl Strategy<Value = BTreeMap<i32, Bytes>> {
+        proptest::collection::btree_map(
+            min_tag..min_tag + 40,
+            proptest::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from),
+            0..3,
+        )
+    }
+
+    fn endpoint_ids() -> impl Strategy<Value = Vec<(i32, bool)>> {
+        // (node id, with rack); UNMAPPED sometimes
+        proptest::collection::vec((prop_oneof![0i32..20, Just(UNMAPPED)], any::<bool>()), 0..4)
+    }
+
+    fn records() -> impl Strategy<Value = Option<Bytes>> {
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300).prop_map(Bytes::from))
+    }
+
+    #[derive(Debug, Clone)]
+    struct FetchPart {
+        hw: i64,
+        aborted: Option<Vec<(i64, i64)>>,
+        records: Option<Bytes>,
+        diverging: Option<(i32, i64)>,
+        leader: Option<(i32, i32)>,
+        snapshot: Option<(i64, i32)>,
+        tags: BTreeMap<i32, Bytes>,
+    }
+
+    fn fetch_part() -> impl Strategy<Value = FetchPart> {
+        (
+            any::<i64>(),
+            proptest::option::of(proptest::collection::vec(
+                (any::<i64>(), any::<i64>()),
+                0..3,
+            )),
+            records(),
+            proptest::option::of((0i32..100, 0i64..1000)),
+            proptest::option::of((0i32..100, 0i32..100)),
+            proptest::option::of((0i64..1000, 0i32..100)),
+            tags(3),
+        )
+            .prop_map(
+                |(hw, aborted, records, diverging, leader, snapshot, tags)| FetchPart {
+                    hw,
+                    aborted,
+                    records,
+                    diverging,
+                    leader,
+                    snapshot,
+                    tags,
+                },
+            )
+    }
+
+    fn fetch_response(
+        v: i16,
+        topics: &[(String, Vec<FetchPart>, BTreeMap<i32, Bytes>)],
+        endpoints: &[(i32, bool)],
+        top_tags: &BTreeMap<i32, Bytes>,
+    ) -> FetchResponse {
+        let responses = topics
+            .iter()
+            .map(|(name, parts, ttags)| {
+                let partitions = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let mut d = PartitionData::default()
+                            .with_partition_index(i as i32)
+                            .with_high_watermark(p.hw)
+                            .with_aborted_transactions(p.aborted.as_ref().map(|a| {
+                                a.iter()
+                                    .map(|(pid, off)| {
+                                        AbortedTransaction::default()
+                                            .with_producer_id((*pid).into())
+                                            .with_first_offset(*off)
+                                    })
+                                    .collect()
+                            }))
+                            .with_preferred_read_replica(BrokerId(if v >= 11 { 2 } else { -1 }))
+                            .with_records(p.records.clone());
+                        if v >= 5 {
+                            d = d.with_log_start_offset(4);
+                        }
+                        if v >= 12 {
+                            if let Some((e, o)) = p.diverging {
+                                d = d.with_diverging_epoch(
+                                    EpochEndOffset::default().with_epoch(e).with_end_offset(o),
+                                );
+                            }
+                            if let Some((l, e)) = p.leader {
+                                d = d.with_current_leader(
+                                    fetch_response::LeaderIdAndEpoch::default()
+                                        .with_leader_id(BrokerId(l))
+                                        .with_leader_epoch(e),
+                                );
+                            }
+                            if let Some((o, e)) = p.snapshot {
+                                d = d.with_snapshot_id(
+                                    SnapshotId::default().with_end_offset(o).with_epoch(e),
+                                );
+                            }
+                            d = d.with_unknown_tagged_fields(p.tags.clone());
+                        }
+                        d
+                    })
+                    .collect();
+                let mut t = FetchableTopicResponse::default().with_partitions(partitions);
+                if v <= 12 {
+                    t = t.with_topic(TopicName(StrBytes::from_string(name.clone())));
+                }
+                if v >= 12 {
+                    t = t.with_unknown_tagged_fields(ttags.clone());
+                }
+                t
+            })
+            .collect();
+        let mut r = FetchResponse::default()
+            .with_throttle_time_ms(5)
+            .with_responses(responses);
+        if v >= 7 {
+            r = r.with_session_id(77).with_error_code(0);
+        }
+        if v >= 16 {
+            r = r.with_node_endpoints(
+                endpoints
+                    .iter()
+                    .map(|(id, rack)| {
+                        fetch_response::NodeEndpoint::default()
+                            .with_node_id(BrokerId(*id))
+                            .with_host(StrBytes::from_static_str(UPSTREAM))
+                            .with_port(9092)
+                            .with_rack(rack.then(|| StrBytes::from_static_str("rack-1")))
+                    })
+                    .collect(),
+            );
+        }
+        if v >= 12 {
+            r = r.with_unknown_tagged_fields(top_tags.clone());
+        }
+        r
+    }
+
+    fn expected_fetch(mut r: FetchResponse) -> FetchResponse {
+        r.node_endpoints.retain(|e| e.node_id.0 != UNMAPPED);
+        for e in &mut r.node_endpoints {
+            let (h, p) = TestMap::expect(e.node_id.0).unwrap();
+            e.host = StrBytes::from_string(h);
+            e.port = p;
+        }
+        r
+    }
+
+    #[derive(Debug, Clone)]
+    struct ProducePart {
+        errors: Vec<(i32, Option<String>)>,
+        message: Option<String>,
+        leader: Option<(i32, i32)>,
+        tags: BTreeMap<i32, Bytes>,
+    }
+
+    fn produce_part() -> impl Strategy<Value = ProducePart> {
+        (
+            proptest::collection::vec((any::<i32>(), proptest::option::of("[a-z ]{0,10}")), 0..3),
+            proptest::option::of("[a-z ]{0,10}"),
+            proptest::option::of((0i32..100, 0i32..100)),
+            tags(1),
+        )
+            .prop_map(|(errors, message, leader, tags)| ProducePart {
+                errors,
+                message,
+                leader,
+                tags,
+            })
+    }
+
+    fn produce_response(
+        v: i16,
+        topics: &[(String, Vec<ProducePart>, BTreeMap<i32, Bytes>)],
+        endpoints: &[(i32, bool)],
+        top_tags: &BTreeMap<i32, Bytes>,
+    ) -> ProduceResponse {
+        let responses = topics
+            .iter()
+            .map(|(name, parts, ttags)| {
+                let parts = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let mut d = PartitionProduceResponse::default()
+                            .with_index(i as i32)
+                            .with_base_offset(100)
+                            .with_log_append_time_ms(7);
+                        if v >= 5 {
+                            d = d.with_log_start_offset(3);
+                        }
+                        if v >= 8 {
+                            d = d
+                                .with_record_errors(
+                                    p.errors
+                                        .iter()
+                                        .map(|(i, m)| {
+                                            BatchIndexAndErrorMessage::default()
+                                                .with_batch_index(*i)
+                                                .with_batch_index_error_message(
+                                                    m.clone().map(StrBytes::from_string),
+                                                )
+                                        })
+                                        .collect(),
+                                )
+                                .with_error_message(p.message.clone().map(StrBytes::from_string));
+                        }
+                        if v >= 10 {
+                            if let Some((l, e)) = p.leader {
+                                d = d.with_current_leader(
+                                    produce_response::LeaderIdAndEpoch::default()
+                                        .with_leader_id(BrokerId(l))
+                                        .with_leader_epoch(e),
+                                );
+                            }
+                        }
+                        if v >= 9 {
+                            d = d.with_unknown_tagged_fields(p.tags.clone());
+                        }
+                        d
+                    })
+                    .collect();
+                let mut t = TopicProduceResponse::default().with_partition_responses(parts);
+                if v <= 12 {
+                    t = t.with_name(TopicName(StrBytes::from_string(name.clone())));
+                }
+                if v >= 9 {
+                    t = t.with_unknown_tagged_fields(ttags.clone());
+                }
+                t
+            })
+            .collect();
+        let mut r = ProduceResponse::default()
+            .with_responses(responses)
+            .with_throttle_time_ms(9);
+        if v >= 10 {
+            r = r.with_node_endpoints(
+                endpoints
+                    .iter()
+                    .map(|(id, rack)| {
+                        produce_response::NodeEndpoint::default()
+                            .with_node_id(BrokerId(*id))
+                            .with_host(StrBytes::from_static_str(UPSTREAM))
+                            .with_port(9092)
+                            .with_rack(rack.then(|| StrBytes::from_static_str("rack-1")))
+                    })
+                    .collect(),
+            );
+        }
+        if v >= 9 {
+            r = r.with_unknown_tagged_fields(top_tags.clone());
+        }
+        r
+    }
+
+    fn expected_produce(mut r: ProduceResponse) -> ProduceResponse {
+        r.node_endpoints.retain(|e| e.node_id.0 != UNMAPPED);
+        for e in &mut r.node_endpoints {
+            let (h, p) = TestMap::expect(e.node_id.0).unwrap();
+            e.host = StrBytes::from_string(h);
+            e.port = p;
+        }
+        r
+    }
+
+    /// Runs the rewrite and checks the outcome against kafka-protocol.
+    fn check_fetch(v: i16, orig: &FetchResponse) -> Result<(), TestCaseError> {
+        let payload = response(ApiKey::Fetch, v, 1234, orig);
+        let off = crate::protocol::header::response_body_offset(&payload, 1, v).unwrap();
+        let mut map = TestMap::default();
+        let r = rewrite_response(1, v, payload.clone(), &mut map).unwrap();
+        if v >= 12 {
+            let s = scan(1, v, &payload, off).unwrap().unwrap();
+            prop_assert_eq!(s.has_node_endpoints, !orig.node_endpoints.is_empty());
+        }
+        if v < 16 || orig.node_endpoints.is_empty() {
+            prop_assert_eq!(&r, &Rewritten::Unchanged);
+            prop_assert!(map.seen.is_empty());
+        } else {
+            let Rewritten::Spliced { prefix, .. } = &r else {
+                return Err(TestCaseError::fail("expected Spliced"));
+            };
+            // zero-copy prefix
+            prop_assert_eq!(prefix.as_ptr(), payload.as_ptr());
+        }
+        let out = r.into_payload(payload.clone());
+        prop_assert!(!contains(&out, UPSTREAM) || v < 16);
+        let got: FetchResponse = decode(ApiKey::Fetch, v, &payload, &out);
+        prop_assert_eq!(got, expected_fetch(orig.clone()));
+        Ok(())
+    }
+
+    fn check_produce(v: i16, orig: &ProduceResponse) -> Result<(), TestCaseError> {
+        let payload = response(ApiKey::Produce, v, 4321, orig);
+        let mut map = TestMap::default();
+        let r = rewrite_response(0, v, payload.clone(), &mut map).unwrap();
+        if v < 10 || orig.node_endpoints.is_empty() {
+            prop_assert_eq!(&r, &Rewritten::Unchanged);
+        } else {
+            let spliced = matches!(r, Rewritten::Spliced { .. });
+            prop_assert!(spliced);
+        }
+        let out = r.into_payload(payload.clone());
+        prop_assert!(!contains(&out, UPSTREAM));
+        let got: ProduceResponse = decode(ApiKey::Produce, v, &payload, &out);
+        prop_assert_eq!(got, expected_produce(orig.clone()));
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn fetch_matches_kafka_protocol(
+            v in 4i16..=18,
+            topics in proptest::collection::vec(
+                ("[a-z]{1,8}", proptest::collection::vec(fetch_part(), 0..4), tags(0)), 0..4),
+            endpoints in endpoint_ids(),
+            top_tags in tags(1),
+        ) {
+            let orig = fetch_response(v, &topics, &endpoints, &top_tags);
+            check_fetch(v, &orig)?;
+        }
+
+        #[test]
+        fn produce_matches_kafka_protocol(
+            v in 3i16..=13,
+            topics in proptest::collection::vec(
+                ("[a-z]{1,8}", proptest::collection::vec(produce_part(), 0..4), tags(0)), 0..4),
+            endpoints in endpoint_ids(),
+            top_tags in tags(1),
+        ) {
+            let orig = produce_response(v, &topics, &endpoints, &top_tags);
+            check_produce(v, &orig)?;
+        }
+
+        #[test]
+        fn random_bytes_never_panic(v in 9i16..=18, data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut payload = vec![0, 0, 0, 1, 0];
+            payload.extend_from_slice(&data);
+            let payload = Bytes::from(payload);
+            let _ = rewrite_response(0, v.min(13), payload.clone(), &mut TestMap::default());
+            let _ = rewrite_response(1, v, payload, &mut TestMap::default());
+        }
+    }
+
+    #[test]
+    fn every_version_with_and_without_endpoints() {
+        let part = FetchPart {
+            hw: 10,
+            aborted: Some(vec![(1, 2)]),
+            records: Some(Bytes::from_static(&[0xab; 100])),
+            diverging: Some((1, 2)),
+            leader: Some((3, 4)),
+            snapshot: None,
+            tags: BTreeMap::new(),
+        };
+        let topics = vec![("t".to_string(), vec![part.clone(), part], BTreeMap::new())];
+        for v in 4..=18 {
+            for eps in [
+                vec![],
+                vec![(1, true), (UNMAPPED, false), (2, false)],
+                vec![(UNMAPPED, true)],
+            ] {
+                let orig = fetch_response(v, &topics, &eps, &BTreeMap::new());
+                check_fetch(v, &orig).unwrap();
+                let payload = response(ApiKey::Fetch, v, 1, &orig);
+                truncations_never_panic(1, v, &payload);
+            }
+        }
+        let pp = ProducePart {
+            errors: vec![(1, Some("x".into()))],
+            message: Some("m".into()),
+            leader: Some((1, 1)),
+            tags: BTreeMap::new(),
+        };
+        let topics = vec![("t".to_string(), vec![pp], BTreeMap::new())];
+        for v in 3..=13 {
+            for eps in [vec![], vec![(1, true), (UNMAPPED, false)]] {
+                let orig = produce_response(v, &topics, &eps, &BTreeMap::new());
+                check_produce(v, &orig).unwrap();
+                let payload = response(ApiKey::Produce, v, 1, &orig);
+                truncations_never_panic(0, v, &payload);
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_versions() {
+        let r = rewrite_response(1, 19, Bytes::new(), &mut TestMap::default());
+        assert!(matches!(r, Err(RewriteError::UnsupportedVersion { .. })));
+        let r = rewrite_response(0, 14, Bytes::new(), &mut TestMap::default());
+        assert!(matches!(r, Err(RewriteError::UnsupportedVersion { .. })));
+        assert_eq!(
+            rewrite_response(1, 15, Bytes::new(), &mut TestMap::default()).unwrap(),
+            Rewritten::Unchanged
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! Bad input through Sluice, in front of the real cluster: every malformed, truncated, oversized,
+//! unknown or silent client closes only its own connection with one clear log line, while a
+//! witness connection on the same shard keeps working and the process keeps running. Also an
+//! upstream that closes mid-response (a fake broker: the only way to cut a response in half on
+//! purpose).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::cluster::shared;
+use super::free_ports;
+use super::sluice::{Sluice, SluiceConfig};
+
+const MAX_FRAME: usize = 1 << 20;
+const FIRST_REQUEST_TIMEOUT_MS: u64 = 1500;
+
+/// A request frame: header v1 (api key, version, correlation id, client id "it") + `body`.
+fn request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&api_key.to_be_bytes());
+    p.extend_from_slice(&version.to_be_bytes());
+    p.extend_from_slice(&correlation_id.to_be_bytes());
+    p.extend_from_slice(&2i16.to_be_bytes());
+    p.extend_from_slice(b"it");
+    p.extend_from_slice(body);
+    let mut f = (p.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&p);
+    f
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect to sluice");
+    s.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
+    s
+}
+
+/// Reads one response frame; `None` when the connection was closed first.
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).ok()?;
+    let mut p = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut p).ok()?;
+    Some(p)
+}
+
+/// True when the peer closes the connection (EOF or reset) without sending a byte.
+fn closed_without_reply(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+    }
+}
+
+/// ApiVersions v0 round trip on `s`: the response echoes the correlation id, error code 0.
+fn api_versions_ok(s: &mut TcpStream, corr: i32) {
+    s.write_all(&request(18, 0, corr, &[])).expect("write");
+    let p = read_frame(s).expect("ApiVersions response");
+    assert_eq!(i32::from_be_bytes([p[0], p[1], p[2], p[3]]), corr, "correlation id");
+    assert_eq!(i16::from_be_bytes([p[4], p[5]]), 0, "error code");
+}
+
+/// Waits (bounded) until Sluice's log contains every one of `needles` on one line.
+fn wait_log(sluice: &Sluice, needles: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(sluice.log_path()).unwrap_or_default();
+        if text.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {needles:?}; log tail:\n{}",
+            sluice.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn bad_client_input_closes_only_that_connection() {
+    let cluster = shared();
+    let extra = format!(
+        "[limits]\nmax_frame_bytes = {MAX_FRAME}\nfirst_request_timeout_ms = {FIRST_REQUEST_TIMEOUT_MS}\n"
+    );
+    // One shard: every connection below shares the witness's shard.
+    let mut sluice = Sluice::start_with(&cluster, 1, &extra);
+    let addr = sluice.bootstrap();
+    let mut witness = connect(&addr);
+    api_versions_ok(&mut witness, 1);
+    let mut corr = 1;
+    let mut still_fine = |sluice: &mut Sluice| {
+        corr += 1;
+        api_versions_ok(&mut witness, corr);
+        assert!(sluice.is_running(), "sluice died");
+    };
+
+    // Oversized frame: refused from its size prefix alone.
+    let mut c = connect(&addr);
+    c.write_all(&((MAX_FRAME as i32 + 1).to_be_bytes())).expect("write");
+    assert!(closed_without_reply(&mut c));
+    wait_log(&sluice, &["bad frame from client", "exceeds", "side=\"downstream\"", "conn_id"]);
+    still_fine(&mut sluice);
+
+    // Negative size.
+    let mut c = connect(&addr);
+    c.write_all(&(-5i32).to_be_bytes()).expect("write");
+    assert!(closed_without_reply(&mut c));
+    wait_log(&sluice, &["bad frame from client", "negative"]);
+    still_fine(&mut sluice);
+
+    // A header too short to hold api key, version and correlation id.
+    let mut c = connect(&addr);
+    c.write_all(&[0, 0, 0, 3, 0, 18, 0]).expect("write");
+    assert!(closed_without_reply(&mut c));
+    wait_log(&sluice, &["bad request header from client"]);
+    still_fine(&mut sluice);
+
+    // Truncated: half a frame, then the client closes its side.
+    let mut c = connect(&addr);
+    let f = request(18, 0, 7, &[]);
+    c.write_all(&f[..f.len() / 2]).expect("write");
+    c.shutdown(Shutdown::Write).expect("shutdown");
+    assert!(closed_without_reply(&mut c));
+    wait_log(&sluice, &["client closed mid-frame"]);
+    still_fine(&mut sluice);
+
+    // A version of a decoded api key that Sluice never advertised (Metadata v99).
+    let mut c = connect(&addr);
+    c.write_all(&request(3, 99, 8, &[])).expect("write");
+    assert!(closed_without_reply(&mut c));
+    wait_log(&sluice, &["api key 3 version 99", "cannot decode"]);
+    still_fine(&mut sluice);
+
+    // ApiVersions at a version too new: answered as the broker would, v0 UNSUPPORTED_VERSION (35)
+    // with the ApiVersions range; the connection stays usable for the retry.
+    let mut c = connect(&addr);
+    c.write_all(&request(18, 99, 9, &[])).expect("write");
+    let p = read_frame(&mut c).expect("local ApiVersions answer");
+    assert_eq!(i32::from_be_bytes([p[0], p[1], p[2], p[3]]), 9);
+    assert_eq!(i16::from_be_bytes([p[4], p[5]]), 35, "UNSUPPORTED_VERSION");
+    let n = i32::from_be_bytes([p[6], p[7], p[8], p[9]]);
+    assert_eq!(n, 1, "one api key listed");
+    assert_eq!(i16::from_be_bytes([p[10], p[11]]), 18, "ApiVersions itself");
+    api_versions_ok(&mut c, 10);
+    still_fine(&mut sluice);
+
+    // An api key nobody knows passes through opaque; the broker closes on it, and Sluice closes
+    // that client (and only it).
+    let mut c = connect(&addr);
+    c.write_all(&request(9999, 0, 11, &[])).expect("write");
+    assert!(closed_without_reply(&mut c));
+    wait_log(&sluice, &["broker closed the connection with 1 request(s) in flight", "side=\"upstream\""]);
+    still_fine(&mut sluice);
+
+    // A client that connects and sends nothing is closed after limits.first_request_timeout_ms.
+    let started = Instant::now();
+    let mut c = connect(&addr);
+    assert!(closed_without_reply(&mut c));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(FIRST_REQUEST_TIMEOUT_MS - 100),
+        "closed after {waited:?}, before the timeout"
+    );
+    wait_log(&sluice, &["no complete request within"]);
+    still_fine(&mut sluice);
+
+    let text = std::fs::read_to_string(sluice.log_path()).unwrap_or_default();
+    assert!(!text.contains("panicked"), "sluice panicked:\n{}", sluice.log_tail(40));
+    assert!(sluice.stop(), "sluice exits on SIGTERM");
+}
+
+#[test]
+fn upstream_closing_mid_response_closes_only_that_client() {
+    // A fake broker that answers every request with the first bytes of a response, then closes.
+    let fake = TcpListener::bind("127.0.0.1:0").expect("bind fake broker");
+    let fake_addr = fake.local_addr().expect("addr").to_string();
+    let handle = std::thread::spawn(move || {
+        fake.set_nonblocking(false).ok();
+        for conn in fake.incoming().take(16) {
+            let Ok(mut conn) = conn else { continue };
+            conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            let mut size = [0u8; 4];
+            if conn.read_exact(&mut size).is_err() {
+                continue;
+            }
+            let mut p = vec![0u8; i32::from_be_bytes(size) as usize];
+            if conn.read_exact(&mut p).is_err() {
+                continue;
+            }
+            // size 100, then only the correlation id: the rest never comes.
+            let mut half = 100i32.to_be_bytes().to_vec();
+            half.extend_from_slice(&p[4..8]);
+            let _ = conn.write_all(&half);
+        }
+    });
+
+    let ports = free_ports(2);
+    let cfg = SluiceConfig {
+        shards: 1,
+        bootstrap_port: ports[0],
+        broker_port_base: ports[1],
+        upstream: vec![fake_addr],
+        log_level: "info".into(),
+        extra: String::new(),
+    };
+    let mut sluice = Sluice::try_start(&cfg).unwrap_or_else(|(e, _)| panic!("{e}"));
+    let mut c = connect(&sluice.bootstrap());
+    c.write_all(&request(18, 0, 42, &[])).expect("write");
+    assert!(
+        closed_without_reply(&mut c),
+        "the client must not see a partial frame"
+    );
+    wait_log(&sluice, &["broker closed the connection with 1 request(s) in flight", "conn_id"]);
+    assert!(sluice.is_running());
+    // A second client is served the same way: the first one's failure left nothing behind.
+    let mut c2 = connect(&sluice.bootstrap());
+    c2.write_all(&request(18, 0, 43, &[])).expect("write");
+    assert!(closed_without_reply(&mut c2));
+    assert!(sluice.stop(), "sluice exits on SIGTERM");
+    drop(handle);
+}
