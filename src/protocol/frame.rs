@@ -101,6 +101,31 @@ pub fn size_prefix(payload_len: usize) -> [u8; SIZE_PREFIX_BYTES] {
     i32::try_from(payload_len).unwrap_or(i32::MAX).to_be_bytes()
 }
 
+/// Length of the frame at the start of `buf` (size prefix included), without splitting it off:
+/// `Ok(None)` while the frame is incomplete. Lets a forwarder walk several frames in place and
+/// write them with one call.
+///
+/// # Errors
+/// [`FrameError`] for a negative size or one above `max_frame_bytes`, as soon as the 4 size bytes
+/// are present (before anything is allocated for the frame).
+pub fn peek_frame_len(buf: &[u8], max_frame_bytes: usize) -> Result<Option<usize>, FrameError> {
+    let Some(&[a, b, c, d]) = buf.get(..SIZE_PREFIX_BYTES) else {
+        return Ok(None);
+    };
+    let size = i32::from_be_bytes([a, b, c, d]);
+    if size < 0 {
+        return Err(FrameError::Negative(size));
+    }
+    let size = size as usize;
+    if size > max_frame_bytes {
+        return Err(FrameError::TooLarge {
+            size,
+            max: max_frame_bytes,
+        });
+    }
+    Ok((buf.len() >= SIZE_PREFIX_BYTES + size).then_some(SIZE_PREFIX_BYTES + size))
+}
+
 /// Builds a frame (size prefix + payload) from a payload. One allocation, one copy.
 pub fn encode_frame(payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(SIZE_PREFIX_BYTES + payload.len());

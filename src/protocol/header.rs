@@ -115,9 +115,7 @@ pub fn peek_request_header(payload: &[u8]) -> Result<RequestHeaderPeek, HeaderEr
     // The header version (and so where the body starts) is only known for versions kafka-protocol
     // knows; a newer version of a known key is forwarded opaque like an unknown key.
     let body_offset = match ApiKey::try_from(api_key) {
-        Ok(key)
-            if (key.valid_versions().min..=key.valid_versions().max).contains(&api_version) =>
-        {
+        Ok(key) if (key.valid_versions().min..=key.valid_versions().max).contains(&api_version) => {
             if key.request_header_version(api_version) >= 2 {
                 c.skip_tagged().map_err(from_wire)?;
             }

@@ -206,11 +206,22 @@ impl<'a> Cursor<'a> {
         Ok(n)
     }
 
+    /// A tag number. Tags above `i32::MAX` are rejected: Kafka reads them as `int`, and
+    /// kafka-protocol stores them as `i32` and would re-encode a wrong field count.
+    pub(crate) fn tag(&mut self) -> Result<u32, WireError> {
+        let at = self.pos;
+        let tag = self.uvarint()?;
+        if tag > i32::MAX as u32 {
+            return Err(WireError::InvalidLength(at));
+        }
+        Ok(tag)
+    }
+
     /// Skips a whole tagged-field section.
     pub(crate) fn skip_tagged(&mut self) -> Result<(), WireError> {
         let n = self.tag_count()?;
         for _ in 0..n {
-            let _tag = self.uvarint()?;
+            let _tag = self.tag()?;
             let size = self.uvarint()?;
             self.skip(size as usize)?;
         }
@@ -361,7 +372,7 @@ pub(crate) fn walk_fields(
 pub(crate) fn walk_tagged(c: &mut Cursor<'_>, s: &Struct, v: i16) -> Result<(), WireError> {
     let n = c.tag_count()?;
     for _ in 0..n {
-        let tag = c.uvarint()?;
+        let tag = c.tag()?;
         let size = c.uvarint()? as usize;
         let at = c.pos();
         let content = c.take(size)?;
@@ -426,6 +437,16 @@ mod tests {
         assert!(c.uvarint().is_err());
         let mut c = Cursor::new(&[0x80]);
         assert_eq!(c.uvarint(), Err(WireError::Truncated(1)));
+    }
+
+    #[test]
+    fn tags_above_i32_max_are_rejected() {
+        // one tagged field, tag 2^31, size 0 (found by fuzzing: kafka-protocol re-encodes it with a
+        // wrong count)
+        let wire = [1, 0x80, 0x80, 0x80, 0x80, 0x08, 0];
+        assert!(Cursor::new(&wire).skip_tagged().is_err());
+        let ok = [1, 0xff, 0xff, 0xff, 0xff, 0x07, 0];
+        assert!(Cursor::new(&ok).skip_tagged().is_ok());
     }
 
     #[test]

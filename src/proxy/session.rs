@@ -19,9 +19,9 @@ use futures_lite::future::or;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
-use crate::protocol::frame::FrameError;
+use crate::protocol::frame::{peek_frame_len as frame_len, FrameError};
 use crate::protocol::header::{self, HeaderError};
-use crate::protocol::rewrite::{self, RewriteError, Rewritten};
+use crate::protocol::rewrite::{self, node_endpoints, RewriteError, Rewritten};
 use crate::protocol::versions;
 use crate::proxy::inflight::{InFlight, InFlightQueue};
 use crate::proxy::io::{self as pio, Half, ReadOutcome};
@@ -30,6 +30,7 @@ use crate::proxy::shard::Shard;
 use crate::upstream::connect::ConnectError;
 
 const API_KEY_PRODUCE: i16 = 0;
+const API_KEY_FETCH: i16 = 1;
 const API_KEY_API_VERSIONS: i16 = 18;
 
 /// Why a session ended abnormally.
@@ -142,25 +143,6 @@ enum RequestEnd {
     Drained,
 }
 
-/// Length of the frame at the start of `buf` (size prefix included), `None` when incomplete.
-///
-/// # Errors
-/// [`FrameError`] for a negative or oversized size, as soon as the 4 size bytes are there.
-fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
-    let Some(size) = buf.get(..4) else {
-        return Ok(None);
-    };
-    let size = i32::from_be_bytes([size[0], size[1], size[2], size[3]]);
-    if size < 0 {
-        return Err(FrameError::Negative(size));
-    }
-    let size = size as usize;
-    if size > max {
-        return Err(FrameError::TooLarge { size, max });
-    }
-    Ok((buf.len() >= 4 + size).then_some(4 + size))
-}
-
 /// How many more bytes the partial frame at the start of `buf` needs (a read-size hint).
 fn bytes_wanted(buf: &[u8]) -> usize {
     match buf.get(..4) {
@@ -233,7 +215,9 @@ async fn serve(
         .map_err(SessionError::ClientIo)?
         {
             ReadOutcome::Data(_) => {}
-            ReadOutcome::Eof if !cbuf.is_empty() => return Err(SessionError::ClientTruncated { have: cbuf.len() }),
+            ReadOutcome::Eof if !cbuf.is_empty() => {
+                return Err(SessionError::ClientTruncated { have: cbuf.len() })
+            }
             ReadOutcome::Eof | ReadOutcome::Stopped => return Ok(()),
             ReadOutcome::TimedOut => {
                 return Err(SessionError::FirstRequestTimeout(cfg.first_request_timeout))
@@ -488,7 +472,9 @@ async fn response_pump(
                 });
             }
             queue.pop();
-            if versions::response_needs_rewrite(api_key, api_version) {
+            if versions::response_needs_rewrite(api_key, api_version)
+                && !kip951_absent(api_key, api_version, &ubuf[run + 4..run + len])?
+            {
                 write_client(client_w, ubuf, &mut run).await?;
                 let frame = ubuf.split_to(len).freeze();
                 let payload = frame.slice(4..);
@@ -521,6 +507,36 @@ async fn response_pump(
             ReadOutcome::Data(_) => {}
             _ => return Err(SessionError::UpstreamClosed(queue.len())),
         }
+    }
+}
+
+/// For Produce and Fetch responses: true when the KIP-951 `node_endpoints` tagged field is absent
+/// (the common case), found by a walk over the frame in place, with no allocation and no split,
+/// so the frame stays in the zero-copy run. False for other api keys (they need the rewriter).
+///
+/// # Errors
+/// [`SessionError::Rewrite`] when the response cannot be walked.
+fn kip951_absent(api_key: i16, api_version: i16, payload: &[u8]) -> Result<bool, SessionError> {
+    if !matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH) {
+        return Ok(false);
+    }
+    let malformed = |source| {
+        SessionError::Rewrite(RewriteError::Malformed {
+            api_key,
+            api_version,
+            source,
+        })
+    };
+    let body = header::response_body_offset(payload, api_key, api_version).map_err(|source| {
+        SessionError::Rewrite(RewriteError::Header {
+            api_key,
+            api_version,
+            source,
+        })
+    })?;
+    match node_endpoints::scan(api_key, api_version, payload, body).map_err(malformed)? {
+        Some(scan) => Ok(!scan.has_node_endpoints),
+        None => Ok(true),
     }
 }
 

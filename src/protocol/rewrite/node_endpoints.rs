@@ -162,7 +162,7 @@ pub fn scan(
     let n = c.tag_count()?;
     let mut has_node_endpoints = false;
     for _ in 0..n {
-        let tag = c.uvarint()?;
+        let tag = c.tag()?;
         let size = c.uvarint()?;
         c.skip(size as usize)?;
         has_node_endpoints |= tag == NODE_ENDPOINTS_TAG;
@@ -229,7 +229,7 @@ fn rewrite_tail(
     let mut fields = Vec::with_capacity(payload.len().saturating_sub(tagged_start) + 64);
     let mut count = 0u32;
     for _ in 0..n {
-        let tag = c.uvarint()?;
+        let tag = c.tag()?;
         let size = c.uvarint()?;
         let content = c.take(size as usize)?;
         if tag == NODE_ENDPOINTS_TAG {
