@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod conn_guard;
 pub mod java;
+pub mod other_clients;
 pub mod robustness;
 pub mod scenario;
 pub mod sluice;

@@ -1,0 +1,891 @@
+#!/usr/bin/env python3
+"""librdkafka (via confluent-kafka-python) scenario client for Sluice's integration tests.
+
+Usage:
+    scenario.py <scenario> --bootstrap HOST:PORT --topic T [--records N] [--forbid-ports p1,p2]
+                [--protocol classic|consumer] [--partitions 6] [--replication-factor 3]
+                [--expect-brokers 3] [--timeout 60] [--verbose]
+
+Aliases matching the Java scenario client: --rf, --brokers, --timeout-ms.
+
+Scenarios: produce-consume, group-rebalance, admin, idempotent, transactional.
+
+Prints exactly one JSON line on stdout ({"scenario":...,"ok":true|false,...}) and exits 0 only if
+every check passed; on failure the reason also goes to stderr and the exit status is 1 (2 for
+usage errors, 3 when the watchdog fires).
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+    libversion,
+    version,
+)
+from confluent_kafka.admin import (
+    AdminClient,
+    NewTopic,
+    OffsetSpec,
+)
+
+SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional")
+
+
+class Fail(Exception):
+    """A failed check."""
+
+
+_emitted = threading.Lock()
+_emitted_done = False
+
+
+def emit(result):
+    global _emitted_done
+    with _emitted:
+        if _emitted_done:
+            return
+        _emitted_done = True
+        # "scenario" and "ok" first (as the Java client does: the harness finds the line by its
+        # prefix), then the other fields in key order; compact separators.
+        ordered = {"scenario": result.get("scenario"), "ok": result.get("ok") is True}
+        for k in sorted(result):
+            if k not in ordered:
+                ordered[k] = result[k]
+        sys.stdout.write(json.dumps(ordered, separators=(",", ":"), default=str) + "\n")
+        sys.stdout.flush()
+
+
+def log(msg):
+    sys.stderr.write("librdkafka-scenario: %s\n" % msg)
+    sys.stderr.flush()
+
+
+class Ctx:
+    """Options, deadline and process-wide observations (brokers seen by any client)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.deadline = time.monotonic() + args.timeout
+        self.run_id = "%x" % (time.time_ns() % (1 << 40))
+        self.forbid = set()
+        for p in (args.forbid_ports or "").split(","):
+            p = p.strip()
+            if p:
+                self.forbid.add(int(p))
+        self.known = {}  # "host:port" -> where it was seen
+        self.lock = threading.Lock()
+
+    def remaining(self, cap=None):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Fail("scenario deadline of %ss exceeded" % self.args.timeout)
+        return min(left, cap) if cap is not None else left
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def base_conf(self, **extra):
+        conf = {
+            "bootstrap.servers": self.args.bootstrap,
+            "client.id": "librdkafka-scenario",
+            "socket.timeout.ms": 15000,
+            "statistics.interval.ms": 250,
+            "stats_cb": self._stats,
+            "error_cb": self._error,
+        }
+        if self.args.verbose:
+            conf["debug"] = "broker,protocol,cgrp,topic,eos"
+        conf.update(extra)
+        return conf
+
+    def _stats(self, stats_json):
+        # Every broker handle librdkafka has (bootstrap and learned): it may connect to any.
+        try:
+            stats = json.loads(stats_json)
+        except ValueError:
+            return
+        with self.lock:
+            for b in stats.get("brokers", {}).values():
+                node = b.get("nodename") or ""
+                if node and b.get("nodeid", -1) >= 0:
+                    self.known[node] = b.get("name", node)
+            eos = stats.get("eos")
+            if eos and eos.get("producer_id", -1) >= 0:
+                self.producer_ids = getattr(self, "producer_ids", set())
+                self.producer_ids.add(eos["producer_id"])
+
+    def _error(self, err):
+        # librdkafka reports transient errors (e.g. a broker connection going down) here; they are
+        # logged, and fatal ones fail the scenario.
+        log("client error: %s" % err)
+        if err.fatal():
+            self.fatal = err
+
+    def admin(self):
+        return AdminClient(self.base_conf())
+
+    def producer(self, **extra):
+        conf = self.base_conf(acks="all", **{"linger.ms": 5})
+        conf.update(extra)
+        return Producer(conf)
+
+    def consumer(self, **extra):
+        conf = self.base_conf(**{"auto.offset.reset": "earliest", "fetch.wait.max.ms": 500})
+        conf.update(extra)
+        return Consumer(conf)
+
+    # -- checks --------------------------------------------------------------------------------
+
+    def check_brokers(self, where, brokers):
+        """brokers: iterable of (id, host, port). Fails on a forbidden port."""
+        addrs = sorted("%d@%s:%d" % (i, h, p) for (i, h, p) in brokers)
+        if not addrs:
+            raise Fail("%s: no brokers reported" % where)
+        for (i, h, p) in brokers:
+            if p in self.forbid:
+                raise Fail(
+                    "%s: client learned forbidden broker address %d@%s:%d (a real broker port leaked through)"
+                    % (where, i, h, p)
+                )
+        return addrs
+
+    def check_metadata(self, where, client):
+        md = client.list_topics(timeout=self.remaining(15))
+        return self.check_brokers(where, [(b.id, b.host, b.port) for b in md.brokers.values()])
+
+    def check_known(self, where, *clients):
+        """Every client's own metadata view and every broker handle seen in statistics."""
+        for c in clients:
+            self.check_metadata(where, c)
+        with self.lock:
+            for node in self.known:
+                port = int(node.rsplit(":", 1)[1])
+                if port in self.forbid:
+                    raise Fail("%s: a client had a broker handle for forbidden address %s" % (where, node))
+
+    def known_addrs(self):
+        with self.lock:
+            return sorted(self.known)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def ensure_topic(ctx, admin, topic, want_partitions=None):
+    a = ctx.args
+    fs = admin.create_topics(
+        [NewTopic(topic, num_partitions=a.partitions, replication_factor=a.replication_factor)],
+        request_timeout=ctx.remaining(15),
+    )
+    try:
+        fs[topic].result(timeout=ctx.remaining(20))
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise Fail("create topic %s: %s" % (topic, e.args[0]))
+    wait_topic_ready(ctx, admin, topic, want_partitions)
+
+
+def wait_topic_ready(ctx, admin, topic, want_partitions=None):
+    last = "?"
+    while True:
+        try:
+            md = admin.list_topics(topic=topic, timeout=ctx.remaining(5))
+            t = md.topics.get(topic)
+            if t is None:
+                last = "missing from metadata"
+            elif t.error is not None:
+                last = str(t.error)
+            elif not t.partitions or (want_partitions and len(t.partitions) != want_partitions):
+                last = "%d partitions" % len(t.partitions)
+            elif any(p.leader < 0 or p.error is not None for p in t.partitions.values()):
+                last = "partitions without leader"
+            else:
+                return len(t.partitions)
+        except KafkaException as e:
+            last = str(e)
+        if ctx.deadline - time.monotonic() < 0.3:
+            raise Fail("topic %s not ready: %s" % (topic, last))
+        time.sleep(0.2)
+
+
+def make_records(prefix, n):
+    return [
+        ("%s-k-%06d" % (prefix, i), "%s-v-%06d-%s" % (prefix, i, "x" * (i % 64)))
+        for i in range(n)
+    ]
+
+
+def produce(ctx, producer, topic, records, partition_of=None):
+    """Produce and wait for every delivery report. Returns key -> (value, partition, offset)."""
+    delivered = {}
+    errors = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(err)
+            return
+        delivered[msg.key().decode()] = (msg.value().decode(), msg.partition(), msg.offset())
+
+    for i, (k, v) in enumerate(records):
+        kwargs = {"key": k, "value": v, "on_delivery": on_delivery}
+        if partition_of is not None:
+            kwargs["partition"] = partition_of(i)
+        while True:
+            try:
+                producer.produce(topic, **kwargs)
+                break
+            except BufferError:
+                producer.poll(min(0.1, ctx.remaining()))
+        producer.poll(0)
+    while True:
+        left = producer.flush(ctx.remaining(1.0))
+        if left == 0:
+            break
+    if errors:
+        raise Fail("%d of %d records failed delivery, first error: %s" % (len(errors), len(records), errors[0]))
+    if len(delivered) != len(records):
+        raise Fail("%d delivery reports for %d records" % (len(delivered), len(records)))
+    return delivered
+
+
+class Verifier:
+    def __init__(self, want):
+        self.want = want
+        self.seen = {}
+        self.foreign = 0
+        self.problems = []
+        self.per_owner = {}
+
+    def problem(self, msg):
+        if len(self.problems) < 10:
+            self.problems.append(msg)
+
+    def add(self, owner, msg):
+        key = msg.key().decode() if msg.key() is not None else None
+        d = self.want.get(key)
+        if d is None:
+            self.foreign += 1
+            return
+        if key in self.seen:
+            self.problem(
+                "duplicate record key %s (first consumed by %s, again by %s at p%d@%d)"
+                % (key, self.seen[key], owner, msg.partition(), msg.offset())
+            )
+            return
+        self.seen[key] = owner
+        self.per_owner[owner] = self.per_owner.get(owner, 0) + 1
+        value = msg.value().decode() if msg.value() is not None else None
+        if value != d[0]:
+            self.problem("key %s: value %r, produced %r" % (key, value, d[0]))
+        if (msg.partition(), msg.offset()) != (d[1], d[2]):
+            self.problem(
+                "key %s: consumed at p%d@%d but delivery report said p%d@%d"
+                % (key, msg.partition(), msg.offset(), d[1], d[2])
+            )
+
+    def done(self):
+        return len(self.seen) >= len(self.want) or bool(self.problems)
+
+    def check(self):
+        if self.problems:
+            raise Fail("consumed records do not match produced: " + "; ".join(self.problems))
+        if len(self.seen) != len(self.want):
+            missing = sorted(k for k in self.want if k not in self.seen)[:5]
+            raise Fail("consumed %d of %d produced records; missing e.g. %s" % (len(self.seen), len(self.want), missing))
+
+
+def check_msg_error(owner, msg):
+    err = msg.error()
+    if err is None:
+        return False
+    if err.code() == KafkaError._PARTITION_EOF:
+        return True
+    if err.retriable() or not err.fatal() and err.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+        log("%s: transient consumer error: %s" % (owner, err))
+        return True
+    raise Fail("%s: consume error: %s" % (owner, err))
+
+
+def consume_all(ctx, consumer, owner, verifier):
+    while not verifier.done():
+        msgs = consumer.consume(num_messages=1000, timeout=ctx.remaining(1.0))
+        for m in msgs:
+            if check_msg_error(owner, m):
+                continue
+            verifier.add(owner, m)
+
+
+def end_offsets(ctx, admin, topic, partitions):
+    """Log end offsets; retries transient errors (e.g. leadership still settling after creation)."""
+    while True:
+        req = {TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)}
+        fs = admin.list_offsets(req, request_timeout=ctx.remaining(15))
+        out = {}
+        try:
+            for tp, f in fs.items():
+                out[tp.partition] = f.result(timeout=ctx.remaining(20)).offset
+            if all(o >= 0 for o in out.values()):
+                return out
+            if ctx.deadline - time.monotonic() < 0.5:
+                raise Fail("list offsets for %s: no end offset for some partitions: %s" % (topic, out))
+            time.sleep(0.2)
+        except KafkaException as e:
+            err = e.args[0]
+            if not err.retriable() and err.code() not in (
+                KafkaError.NOT_LEADER_FOR_PARTITION,
+                KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.UNKNOWN_TOPIC_OR_PART,
+            ):
+                raise Fail("list offsets for %s: %s" % (topic, err))
+            if ctx.deadline - time.monotonic() < 0.5:
+                raise Fail("list offsets for %s: %s" % (topic, err))
+            time.sleep(0.2)
+
+
+def commit_retrying(ctx, consumer, owner):
+    """Synchronously commit the consumed positions, retrying transient failures."""
+    for attempt in range(10):
+        try:
+            consumer.commit(asynchronous=False)
+            return
+        except KafkaException as e:
+            err = e.args[0]
+            if err.code() == KafkaError._NO_OFFSET:
+                return  # nothing new to commit
+            if attempt >= 9 or ctx.deadline - time.monotonic() < 1:
+                raise Fail("%s: commit failed: %s" % (owner, err))
+            log("%s: commit failed (retrying): %s" % (owner, err))
+            time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------------------
+# scenarios
+
+
+def produce_consume(ctx, res):
+    a = ctx.args
+    admin = ctx.admin()
+    res["broker_addrs"] = ctx.check_metadata("admin metadata", admin)
+    ensure_topic(ctx, admin, a.topic)
+
+    prod = ctx.producer()
+    want = produce(ctx, prod, a.topic, make_records("pc-" + ctx.run_id, a.records))
+    res["produced"] = len(want)
+    parts = {d[1] for d in want.values()}
+    res["partitions_written"] = len(parts)
+    if a.records >= a.partitions * 20 and len(parts) != a.partitions:
+        raise Fail("records landed on %d partitions, expected all %d" % (len(parts), a.partitions))
+
+    cons = ctx.consumer(**{"group.id": "rdk-pc-" + ctx.run_id})
+    cons.subscribe([a.topic])
+    try:
+        v = Verifier(want)
+        consume_all(ctx, cons, "consumer", v)
+        res["consumed"] = len(v.seen)
+        res["foreign"] = v.foreign
+        v.check()
+        res["records"] = len(v.seen)
+        commit_retrying(ctx, cons, "consumer")
+        ctx.check_known("produce-consume", admin, prod, cons)
+    finally:
+        cons.close()
+
+
+def group_rebalance(ctx, res):
+    a = ctx.args
+    res["protocol"] = a.protocol
+    admin = ctx.admin()
+    ensure_topic(ctx, admin, a.topic)
+    group = "rdk-grp-%s-%s" % (a.protocol, ctx.run_id)
+    res["group"] = group
+    events = []
+
+    def make(name):
+        conf = {
+            "group.id": group,
+            "group.protocol": a.protocol,
+            "enable.auto.commit": False,
+        }
+        if a.protocol == "classic":
+            # librdkafka's default assignors (range,roundrobin): the eager protocol. (franz-go's
+            # scenario covers cooperative-sticky.)
+            conf.update({"session.timeout.ms": 10000, "heartbeat.interval.ms": 1000})
+        c = ctx.consumer(**conf)
+
+        def on_assign(consumer, partitions):
+            events.append("%s assigned %s" % (name, sorted(p.partition for p in partitions)))
+
+        def on_revoke(consumer, partitions):
+            events.append("%s revoked %s" % (name, sorted(p.partition for p in partitions)))
+            # Commit what was consumed before the partitions go elsewhere.
+            try:
+                if partitions:
+                    consumer.commit(asynchronous=False)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError._NO_OFFSET:
+                    log("%s: commit on revoke: %s" % (name, e.args[0]))
+
+        def on_lost(consumer, partitions):
+            events.append("%s lost %s" % (name, sorted(p.partition for p in partitions)))
+
+        c.subscribe([a.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
+        return c
+
+    collected = []  # (owner, msg)
+
+    def poll(name, c):
+        for m in c.consume(num_messages=500, timeout=0.1):
+            if check_msg_error(name, m):
+                continue
+            collected.append((name, m))
+
+    def owned(c):
+        return {tp.partition for tp in c.assignment()}
+
+    def wait_for(what, cond, members):
+        while not cond():
+            if ctx.deadline - time.monotonic() < 0.2:
+                raise Fail("timed out waiting for %s; assignment events so far: %s" % (what, events))
+            for name, c in members:
+                poll(name, c)
+
+    ca = make("A")
+    cb = None
+    try:
+        members = [("A", ca)]
+        wait_for("member A to own all partitions", lambda: len(owned(ca)) == a.partitions, members)
+
+        cb = make("B")
+        members.append(("B", cb))
+
+        def split():
+            pa, pb = owned(ca), owned(cb)
+            return pa and pb and not (pa & pb) and len(pa | pb) == a.partitions
+
+        wait_for("partitions to be split between A and B", split, members)
+        res["assignment_a"] = sorted(owned(ca))
+        res["assignment_b"] = sorted(owned(cb))
+
+        prod = ctx.producer()
+        records = make_records("grp-" + ctx.run_id, a.records)
+        want = produce(ctx, prod, a.topic, records)
+        res["produced"] = len(want)
+
+        v = Verifier(want)
+        checked = 0
+
+        def all_in():
+            nonlocal checked
+            for owner, m in collected[checked:]:
+                v.add(owner, m)
+            checked = len(collected)
+            return v.done()
+
+        while not all_in():
+            if ctx.deadline - time.monotonic() < 0.2:
+                raise Fail("timed out consuming: have %d of %d; events %s" % (len(v.seen), len(want), events))
+            for name, c in members:
+                poll(name, c)
+                commit_retrying(ctx, c, name)
+        # A moment more: catch stray duplicates, then final commits.
+        until = time.monotonic() + 1.5
+        while time.monotonic() < until:
+            for name, c in members:
+                poll(name, c)
+        all_in()
+        for name, c in members:
+            commit_retrying(ctx, c, name)
+        v.check()
+        res["consumed"] = len(v.seen)
+        res["records"] = len(v.seen)
+        res["foreign"] = v.foreign
+        res["consumed_by"] = {"A": v.per_owner.get("A", 0), "B": v.per_owner.get("B", 0)}
+        if not (v.per_owner.get("A") and v.per_owner.get("B")):
+            raise Fail("expected both members to consume records, got %s" % res["consumed_by"])
+
+        # Committed offsets through the admin API == log end offsets.
+        ends = end_offsets(ctx, admin, a.topic, a.partitions)
+        fs = admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group)], request_timeout=ctx.remaining(15)
+        )
+        got = fs[group].result(timeout=ctx.remaining(20))
+        committed = {tp.partition: tp.offset for tp in got.topic_partitions if tp.topic == a.topic}
+        mismatches = []
+        for p, end in sorted(ends.items()):
+            c = committed.get(p)
+            if c != end:
+                mismatches.append("p%d: committed %s, end %d" % (p, c, end))
+        if mismatches:
+            raise Fail("committed offsets do not match log end offsets: %s" % mismatches)
+        res["committed_total"] = sum(committed.values())
+
+        # The coordinator's view: two members, of the requested protocol.
+        desc = admin.describe_consumer_groups([group], request_timeout=ctx.remaining(15))[group].result(
+            timeout=ctx.remaining(20)
+        )
+        res["group_state"] = str(desc.state)
+        gtype = getattr(desc, "type", None)
+        res["group_type"] = str(gtype)
+        if len(desc.members) != 2:
+            raise Fail("group has %d members, expected 2" % len(desc.members))
+        expected_type = "CONSUMER" if a.protocol == "consumer" else "CLASSIC"
+        if gtype is not None and gtype.name != expected_type:
+            raise Fail("group type is %s, expected %s" % (gtype.name, expected_type))
+        listed = admin.list_consumer_groups(request_timeout=ctx.remaining(15)).result(timeout=ctx.remaining(20))
+        if group not in {g.group_id for g in listed.valid}:
+            raise Fail("group %s missing from ListGroups (%d listed)" % (group, len(listed.valid)))
+
+        res["events"] = list(events)
+        ctx.check_known("group-rebalance", admin, prod, ca, cb)
+    finally:
+        if cb is not None:
+            cb.close()
+        ca.close()
+
+
+def admin_scenario(ctx, res):
+    a = ctx.args
+    admin = ctx.admin()
+
+    md = admin.list_topics(timeout=ctx.remaining(15))
+    brokers = [(b.id, b.host, b.port) for b in md.brokers.values()]
+    res["broker_addrs"] = ctx.check_brokers("metadata", brokers)
+    res["brokers"] = len(brokers)
+    if a.expect_brokers and len(brokers) != a.expect_brokers:
+        raise Fail("metadata reports %d brokers %s, expected %d" % (len(brokers), res["broker_addrs"], a.expect_brokers))
+
+    dc = admin.describe_cluster(request_timeout=ctx.remaining(15)).result(timeout=ctx.remaining(20))
+    nodes = [(n.id, n.host, n.port) for n in dc.nodes]
+    res["describe_cluster_brokers"] = ctx.check_brokers("describe cluster", nodes)
+    res["cluster_id"] = dc.cluster_id
+    res["controller"] = dc.controller.id if dc.controller is not None else None
+    if a.expect_brokers and len(nodes) != a.expect_brokers:
+        raise Fail(
+            "DescribeCluster reports %d brokers %s, expected %d" % (len(nodes), res["describe_cluster_brokers"], a.expect_brokers)
+        )
+
+    t1, t2 = a.topic + "-a", a.topic + "-b"
+    fs = admin.create_topics(
+        [NewTopic(t, num_partitions=a.partitions, replication_factor=a.replication_factor) for t in (t1, t2)],
+        request_timeout=ctx.remaining(15),
+    )
+    for t, f in fs.items():
+        try:
+            f.result(timeout=ctx.remaining(20))
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise Fail("create topic %s: %s" % (t, e.args[0]))
+    for t in (t1, t2):
+        wait_topic_ready(ctx, admin, t, a.partitions)
+    listed = admin.list_topics(timeout=ctx.remaining(15)).topics
+    for t in (t1, t2):
+        if t not in listed:
+            raise Fail("topic %s missing from topic listing (%d topics listed)" % (t, len(listed)))
+    res["topics_created"] = 2
+    res["topic_names"] = [t1, t2]
+
+    # A group that exists only through a committed offset; list it, read it back, delete it.
+    group = "rdk-admin-" + ctx.run_id
+    # This goes through a consumer (librdkafka's group machinery), not AdminClient
+    # alter_consumer_group_offsets: on a fresh cluster this is the first use of the group
+    # coordinator (__consumer_offsets is created on demand), the admin request times out, and
+    # retrying it crashed librdkafka 2.16.0 (assertion `eonce->refcnt > 0' in rdkafka_queue.h).
+    done = []
+
+    def on_commit(err, partitions):
+        done.append(err if err is not None else next((p.error for p in partitions if p.error), None))
+
+    committer = ctx.consumer(**{"group.id": group, "enable.auto.commit": False, "on_commit": on_commit})
+    try:
+        while True:
+            done.clear()
+            committer.commit(offsets=[TopicPartition(t1, 0, 0)], asynchronous=True)
+            while not done:
+                committer.poll(ctx.remaining(0.2))
+            err = done[0]
+            if err is None:
+                break
+            transient = err.retriable() or err.code() in (
+                KafkaError._TIMED_OUT,
+                KafkaError.COORDINATOR_NOT_AVAILABLE,
+                KafkaError.NOT_COORDINATOR,
+                KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                KafkaError.UNKNOWN_TOPIC_OR_PART,
+            )
+            if not transient or ctx.deadline - time.monotonic() < 1:
+                raise Fail("commit offsets for %s: %s" % (group, err))
+            log("commit offsets for %s: %s (retrying)" % (group, err))
+            time.sleep(0.5)
+    finally:
+        committer.close()
+    while True:
+        lg = admin.list_consumer_groups(request_timeout=ctx.remaining(15)).result(timeout=ctx.remaining(20))
+        if lg.errors:
+            log("list groups partial errors: %s" % lg.errors)
+        if group in {g.group_id for g in lg.valid}:
+            break
+        if ctx.deadline - time.monotonic() < 0.3:
+            raise Fail("group %s missing from ListGroups (%d listed)" % (group, len(lg.valid)))
+        time.sleep(0.2)
+    res["groups_listed"] = len(lg.valid)
+    got = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], request_timeout=ctx.remaining(15)
+    )[group].result(timeout=ctx.remaining(20))
+    offs = {(x.topic, x.partition): x.offset for x in got.topic_partitions}
+    if offs.get((t1, 0)) != 0:
+        raise Fail("fetch offsets for %s: got %s, want %s[0]=0" % (group, offs, t1))
+    admin.delete_consumer_groups([group], request_timeout=ctx.remaining(15))[group].result(timeout=ctx.remaining(20))
+
+    fs = admin.delete_topics([t1, t2], request_timeout=ctx.remaining(15))
+    for t, f in fs.items():
+        try:
+            f.result(timeout=ctx.remaining(20))
+        except KafkaException as e:
+            raise Fail("delete topic %s: %s" % (t, e.args[0]))
+    while True:
+        listed = admin.list_topics(timeout=ctx.remaining(15)).topics
+        if t1 not in listed and t2 not in listed:
+            break
+        if ctx.deadline - time.monotonic() < 0.3:
+            raise Fail("deleted topics still listed")
+        time.sleep(0.2)
+    res["topics_deleted"] = 2
+    res["group"] = group
+    ctx.check_known("admin", admin)
+
+
+def idempotent(ctx, res):
+    a = ctx.args
+    admin = ctx.admin()
+    ensure_topic(ctx, admin, a.topic)
+    before = end_offsets(ctx, admin, a.topic, a.partitions)
+
+    prod = ctx.producer(
+        **{
+            "enable.idempotence": True,
+            "max.in.flight.requests.per.connection": 5,
+            "batch.size": 16384,
+            "statistics.interval.ms": 100,
+        }
+    )
+    want = produce(ctx, prod, a.topic, make_records("idem-" + ctx.run_id, a.records))
+    res["produced"] = len(want)
+    # The producer id shows up in the statistics (eos.producer_id) once one was acquired.
+    until = time.monotonic() + 3
+    while not getattr(ctx, "producer_ids", None) and time.monotonic() < until:
+        prod.poll(0.1)
+    pids = sorted(getattr(ctx, "producer_ids", set()))
+    res["producer_ids"] = pids
+    if not pids:
+        raise Fail("no producer id acquired: idempotence not in effect")
+
+    after = end_offsets(ctx, admin, a.topic, a.partitions)
+    per_part = {}
+    for (_, p, o) in want.values():
+        per_part.setdefault(p, []).append(o)
+    for p, offs in per_part.items():
+        offs.sort()
+        if offs[0] != before[p] or after[p] - before[p] != len(offs):
+            raise Fail(
+                "partition %d: %d records at offsets %d..%d, but the log went from %d to %d"
+                % (p, len(offs), offs[0], offs[-1], before[p], after[p])
+            )
+        if offs != list(range(offs[0], offs[0] + len(offs))):
+            raise Fail("partition %d: offsets not contiguous" % p)
+
+    cons = ctx.consumer(**{"group.id": "rdk-idem-" + ctx.run_id, "enable.auto.commit": False})
+    cons.subscribe([a.topic])
+    try:
+        v = Verifier(want)
+        consume_all(ctx, cons, "consumer", v)
+        res["consumed"] = len(v.seen)
+        v.check()
+        res["records"] = len(v.seen)
+        ctx.check_known("idempotent", admin, prod, cons)
+    finally:
+        cons.close()
+
+
+def transactional(ctx, res):
+    a = ctx.args
+    admin = ctx.admin()
+    ensure_topic(ctx, admin, a.topic)
+    txn_id = "rdk-txn-" + ctx.run_id
+    res["transactional_id"] = txn_id
+    prod = ctx.producer(**{"transactional.id": txn_id, "transaction.timeout.ms": 30000})
+    prod.init_transactions(ctx.remaining(30))
+
+    spread = lambda i: i % a.partitions  # noqa: E731
+    half = a.records // 2
+
+    def txn(name, records, commit):
+        prod.begin_transaction()
+        try:
+            d = produce(ctx, prod, a.topic, records, partition_of=spread)
+        except Exception:
+            prod.abort_transaction(ctx.remaining(30))
+            raise
+        try:
+            if commit:
+                prod.commit_transaction(ctx.remaining(30))
+            else:
+                prod.abort_transaction(ctx.remaining(30))
+        except KafkaException as e:
+            raise Fail("%s: end transaction: %s" % (name, e.args[0]))
+        return d
+
+    committed1 = txn("txn 1 (commit)", make_records("txc-" + ctx.run_id, half), True)
+    aborted = txn("txn 2 (abort)", make_records("txa-" + ctx.run_id, a.records - half), False)
+    # A last committed transaction on every partition: seeing it proves a read_committed reader
+    # went past the aborted range.
+    committed2 = txn("txn 3 (commit)", make_records("txz-" + ctx.run_id, a.partitions), True)
+    want = dict(committed1)
+    want.update(committed2)
+    res["committed"] = len(want)
+    res["aborted"] = len(aborted)
+
+    rc = ctx.consumer(
+        **{"group.id": "rdk-txn-rc-" + ctx.run_id, "isolation.level": "read_committed", "enable.auto.commit": False}
+    )
+    rc.subscribe([a.topic])
+    try:
+        v = Verifier(want)
+        aborted_seen = 0
+        while not v.done():
+            for m in rc.consume(num_messages=1000, timeout=ctx.remaining(1.0)):
+                if check_msg_error("read_committed", m):
+                    continue
+                if m.key().decode() in aborted:
+                    aborted_seen += 1
+                v.add("read_committed", m)
+        res["read_committed_consumed"] = len(v.seen)
+        if aborted_seen:
+            raise Fail("read_committed consumer saw %d aborted records" % aborted_seen)
+        v.check()
+    finally:
+        rc.close()
+
+    everything = dict(want)
+    everything.update(aborted)
+    ru = ctx.consumer(
+        **{"group.id": "rdk-txn-ru-" + ctx.run_id, "isolation.level": "read_uncommitted", "enable.auto.commit": False}
+    )
+    ru.subscribe([a.topic])
+    try:
+        vu = Verifier(everything)
+        consume_all(ctx, ru, "read_uncommitted", vu)
+        res["read_uncommitted_consumed"] = len(vu.seen)
+        vu.check()
+        ctx.check_known("transactional", admin, prod, ru)
+    finally:
+        ru.close()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class ArgParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        sys.stderr.write("librdkafka-scenario: %s\n" % message)
+        sys.exit(2)
+
+
+def main():
+    p = ArgParser(prog="scenario.py", description="librdkafka scenario client")
+    p.add_argument("scenario", choices=SCENARIOS)
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--records", type=int, default=2000)
+    p.add_argument("--forbid-ports", default="")
+    p.add_argument("--protocol", choices=("classic", "consumer"), default="classic")
+    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--replication-factor", "--rf", dest="replication_factor", type=int, default=3)
+    p.add_argument(
+        "--expect-brokers", "--brokers", dest="expect_brokers", type=int, default=3,
+        help="admin: brokers the cluster must report (0: no check)",
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="overall scenario deadline, seconds")
+    p.add_argument("--timeout-ms", type=int, default=0, help="deadline in milliseconds (overrides --timeout)")
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+    if args.records <= 0:
+        p.error("--records must be positive")
+    if args.timeout_ms > 0:
+        args.timeout = args.timeout_ms / 1000.0
+    try:
+        ctx = Ctx(args)
+    except ValueError as e:
+        p.error("bad --forbid-ports: %s" % e)
+
+    res = {
+        "scenario": args.scenario,
+        "client": "librdkafka",
+        "librdkafka": libversion()[0],
+        "confluent_kafka": version()[0] if isinstance(version(), tuple) else version(),
+    }
+
+    def watchdog():
+        log("watchdog: scenario %r did not finish within %ss" % (args.scenario, args.timeout + 15))
+        res.update(ok=False, error="watchdog timeout")
+        emit(res)
+        os._exit(3)
+
+    wd = threading.Timer(args.timeout + 15, watchdog)
+    wd.daemon = True
+    wd.start()
+
+    run = {
+        "produce-consume": produce_consume,
+        "group-rebalance": group_rebalance,
+        "admin": admin_scenario,
+        "idempotent": idempotent,
+        "transactional": transactional,
+    }[args.scenario]
+    start = time.monotonic()
+    try:
+        run(ctx, res)
+        fatal = getattr(ctx, "fatal", None)
+        if fatal is not None:
+            raise Fail("fatal client error: %s" % fatal)
+        err = None
+    except Fail as e:
+        err = str(e)
+    except Exception as e:  # noqa: BLE001 - report anything as a failure, with its type and place
+        frames = traceback.extract_tb(e.__traceback__)
+        here = [f for f in frames if f.filename == __file__] or frames
+        where = " at line %d (%s: %s)" % (here[-1].lineno, here[-1].name, (here[-1].line or "").strip()) if here else ""
+        if isinstance(e, KafkaException):
+            err = "kafka error: %s%s" % (e.args[0], where)
+        elif isinstance(e, TimeoutError):
+            err = "timed out%s" % where
+        else:
+            err = "%s: %s%s" % (type(e).__name__, e, where)
+    res["elapsed_ms"] = int((time.monotonic() - start) * 1000)
+    res["known_brokers"] = ctx.known_addrs()
+    if err is not None:
+        res.update(ok=False, error=err)
+        emit(res)
+        log("%s: FAILED: %s" % (args.scenario, err))
+        sys.stdout.flush()
+        os._exit(1)  # don't wait on client threads that may still be retrying
+    res["ok"] = True
+    emit(res)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
