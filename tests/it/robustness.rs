@@ -31,7 +31,8 @@ fn request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<
 
 fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect to sluice");
-    s.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
     s
 }
 
@@ -61,7 +62,11 @@ fn closed_without_reply(s: &mut TcpStream) -> bool {
 fn api_versions_ok(s: &mut TcpStream, corr: i32) {
     s.write_all(&request(18, 0, corr, &[])).expect("write");
     let p = read_frame(s).expect("ApiVersions response");
-    assert_eq!(i32::from_be_bytes([p[0], p[1], p[2], p[3]]), corr, "correlation id");
+    assert_eq!(
+        i32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+        corr,
+        "correlation id"
+    );
     assert_eq!(i16::from_be_bytes([p[4], p[5]]), 0, "error code");
 }
 
@@ -102,9 +107,18 @@ fn bad_client_input_closes_only_that_connection() {
 
     // Oversized frame: refused from its size prefix alone.
     let mut c = connect(&addr);
-    c.write_all(&((MAX_FRAME as i32 + 1).to_be_bytes())).expect("write");
+    c.write_all(&((MAX_FRAME as i32 + 1).to_be_bytes()))
+        .expect("write");
     assert!(closed_without_reply(&mut c));
-    wait_log(&sluice, &["bad frame from client", "exceeds", "side=\"downstream\"", "conn_id"]);
+    wait_log(
+        &sluice,
+        &[
+            "bad frame from client",
+            "exceeds",
+            "side=\"downstream\"",
+            "conn_id",
+        ],
+    );
     still_fine(&mut sluice);
 
     // Negative size.
@@ -155,7 +169,13 @@ fn bad_client_input_closes_only_that_connection() {
     let mut c = connect(&addr);
     c.write_all(&request(9999, 0, 11, &[])).expect("write");
     assert!(closed_without_reply(&mut c));
-    wait_log(&sluice, &["broker closed the connection with 1 request(s) in flight", "side=\"upstream\""]);
+    wait_log(
+        &sluice,
+        &[
+            "broker closed the connection with 1 request(s) in flight",
+            "side=\"upstream\"",
+        ],
+    );
     still_fine(&mut sluice);
 
     // A client that connects and sends nothing is closed after limits.first_request_timeout_ms.
@@ -171,7 +191,11 @@ fn bad_client_input_closes_only_that_connection() {
     still_fine(&mut sluice);
 
     let text = std::fs::read_to_string(sluice.log_path()).unwrap_or_default();
-    assert!(!text.contains("panicked"), "sluice panicked:\n{}", sluice.log_tail(40));
+    assert!(
+        !text.contains("panicked"),
+        "sluice panicked:\n{}",
+        sluice.log_tail(40)
+    );
     assert!(sluice.stop(), "sluice exits on SIGTERM");
 }
 
@@ -216,7 +240,13 @@ fn upstream_closing_mid_response_closes_only_that_client() {
         closed_without_reply(&mut c),
         "the client must not see a partial frame"
     );
-    wait_log(&sluice, &["broker closed the connection with 1 request(s) in flight", "conn_id"]);
+    wait_log(
+        &sluice,
+        &[
+            "broker closed the connection with 1 request(s) in flight",
+            "conn_id",
+        ],
+    );
     assert!(sluice.is_running());
     // A second client is served the same way: the first one's failure left nothing behind.
     let mut c2 = connect(&sluice.bootstrap());
