@@ -6,6 +6,7 @@ pub mod java;
 pub mod other_clients;
 pub mod robustness;
 pub mod scenario;
+pub mod shutdown;
 pub mod sluice;
 
 use std::fs;

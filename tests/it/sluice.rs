@@ -281,6 +281,24 @@ impl Sluice {
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.exit
     }
+
+    /// Waits up to `timeout` for the process to exit on its own (after a signal the test sent
+    /// itself; a second SIGTERM would make Sluice skip its drain). `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        loop {
+            let child = self.child.as_mut()?;
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.exit = Some(status);
+                    self.child = None;
+                    return Some(status);
+                }
+                Ok(None) if started.elapsed() < timeout => thread::sleep(Duration::from_millis(20)),
+                _ => return None,
+            }
+        }
+    }
 }
 
 /// The `sluice` executable to run; see the module docs.
@@ -296,7 +314,10 @@ pub fn binary() -> PathBuf {
         .and_then(|exe| Some(exe.parent()?.parent()?.join("sluice")))
         .filter(|p| p.is_file());
     sibling.unwrap_or_else(|| {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/sluice"))
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/release/sluice"
+        ))
     })
 }
 
