@@ -489,6 +489,14 @@ async fn response_pump(
                         .map_err(SessionError::ClientIo)?,
                     Rewritten::Replaced(p) => write_payload(client_w, &[&p]).await?,
                     Rewritten::Spliced { prefix, tail } => {
+                        // Only KIP-951 node endpoints are spliced: a leader moved.
+                        tracing::info!(
+                            shard = shard.id,
+                            api_key,
+                            api_version,
+                            correlation_id = corr,
+                            "KIP-951 node endpoints rewritten (leader moved)"
+                        );
                         write_payload(client_w, &[&prefix, &tail]).await?
                     }
                 }

@@ -216,4 +216,10 @@ fn leader_change(crash: bool) {
     let report = guard.finish();
     again.assert_ok();
     target.check_guard(&report, &[&outcome, &again]);
+    if let Some(sluice) = &target.sluice {
+        // Informational: whether the brokers sent KIP-951 node endpoints that Sluice rewrote.
+        let log = std::fs::read_to_string(sluice.log_path()).unwrap_or_default();
+        let n = log.matches("KIP-951 node endpoints rewritten").count();
+        eprintln!("[it] KIP-951 node endpoint rewrites during the leader change: {n}");
+    }
 }
