@@ -3,7 +3,8 @@
 //!
 //! Both programs take the same command line as the Java scenario client (`<scenario> --bootstrap
 //! HOST:PORT --topic T [--records N] [--forbid-ports p1,p2] [--protocol classic|consumer] [--rf N]
-//! [--brokers N] [--timeout-ms MS]`) and print one `{"scenario":…,"ok":…}` JSON line. They are
+//! [--brokers N] [--timeout-ms MS]`) and print one `{"scenario":…,"ok":…}` JSON line; `leader-change`
+//! first prints `{"leader":N}` and waits for `go` on stdin, as the Java client does. They are
 //! installed (cached under `${SLUICE_CACHE:-$HOME/.cache/sluice}`) by
 //! `tests/support/clients-install.sh`, run once per test process.
 //!
@@ -11,14 +12,15 @@
 //! `java.rs`: a fresh Sluice (or, with `SLUICE_IT_DIRECT=1`, the brokers themselves) in front of the
 //! shared cluster, [`ConnGuard`] watching the brokers' client ports.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::cluster::shared;
+use super::cluster::{shared, KafkaCluster};
 use super::conn_guard::{ConnGuard, Report};
 use super::scenario::Outcome;
 use super::sluice::Sluice;
@@ -129,7 +131,7 @@ pub struct OtherScenario {
 
 impl OtherScenario {
     /// `name` is the scenario (`produce-consume`, `group-rebalance`, `admin`, `idempotent`,
-    /// `transactional`); `bootstrap` what the client connects to.
+    /// `transactional`, `leader-change`); `bootstrap` what the client connects to.
     pub fn new(client: Client, name: &str, bootstrap: &str) -> Self {
         OtherScenario {
             client,
@@ -160,12 +162,19 @@ impl OtherScenario {
 
     /// Runs to completion (or until killed 30 s past the scenario's deadline).
     pub fn run(&self) -> Outcome {
+        self.run_interactive(|_| None)
+    }
+
+    /// Runs to completion (or until killed 30 s past the scenario's deadline); `on_line` sees every
+    /// stdout line as it comes and may answer with a line for the client's stdin (the
+    /// `leader-change` handshake), as [`super::scenario::JavaScenario::run_interactive`] does.
+    pub fn run_interactive(&self, mut on_line: impl FnMut(&str) -> Option<String>) -> Outcome {
         let mut cmd = self.client.command();
         cmd.arg(&self.name)
             .args(&self.args)
             .arg("--timeout-ms")
             .arg(self.timeout.as_millis().to_string())
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let started = Instant::now();
@@ -177,12 +186,17 @@ impl OtherScenario {
             )
         });
         let pid = child.id();
-        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel::<String>();
         let out_thread = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            s
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
         });
         let err_thread = thread::spawn(move || {
             let mut s = String::new();
@@ -190,7 +204,30 @@ impl OtherScenario {
             s
         });
         let hard_deadline = started + self.timeout + Duration::from_secs(30);
+        let mut lines = Vec::new();
         let mut killed = false;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) => {
+                    if let Some(answer) = on_line(&line) {
+                        if let Some(w) = stdin.as_mut() {
+                            // The client may have failed already; its outcome says why.
+                            let _ = writeln!(w, "{answer}").and_then(|_| w.flush());
+                        }
+                    }
+                    lines.push(line);
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if Instant::now() > hard_deadline && !killed {
+                        let _ = child.kill();
+                        killed = true;
+                    }
+                }
+            }
+        }
+        drop(stdin);
+        // stdout closed; the process may still be exiting (or a child of it holds the pipe).
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -208,12 +245,12 @@ impl OtherScenario {
                 ),
             }
         };
-        let stdout = out_thread.join().unwrap_or_default();
+        let _ = out_thread.join();
         let stderr = err_thread.join().unwrap_or_default();
         Outcome {
             scenario: format!("{} {}", self.client.name(), self.name),
             code: if killed { None } else { status.code() },
-            stdout: stdout.lines().map(str::to_string).collect(),
+            stdout: lines,
             stderr,
             pid,
             elapsed: started.elapsed(),
@@ -273,6 +310,69 @@ fn direct_mode() -> bool {
     std::env::var("SLUICE_IT_DIRECT").is_ok_and(|v| v == "1")
 }
 
+/// Where the scenario clients connect: a fresh Sluice in front of the cluster, or (direct mode) the
+/// brokers themselves.
+struct Target {
+    sluice: Option<Sluice>,
+    bootstrap: String,
+    /// The brokers' own ports, which a client must never learn (empty in direct mode).
+    forbid_ports: String,
+}
+
+impl Target {
+    fn new(cluster: &KafkaCluster) -> Target {
+        match (!direct_mode()).then(|| Sluice::start(cluster, SHARDS)) {
+            Some(s) => Target {
+                bootstrap: s.bootstrap(),
+                sluice: Some(s),
+                forbid_ports: cluster
+                    .all_ports()
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            },
+            None => Target {
+                sluice: None,
+                bootstrap: cluster.bootstrap_client(),
+                forbid_ports: String::new(),
+            },
+        }
+    }
+
+    /// Scenario `name` of `client` on a fresh topic named after `topic_prefix`.
+    fn scenario(&self, client: Client, name: &str, topic_prefix: &str) -> OtherScenario {
+        let mut s = OtherScenario::new(client, name, &self.bootstrap).arg(
+            "topic",
+            unique_name(&format!("{}-{topic_prefix}", client.name())),
+        );
+        if !self.forbid_ports.is_empty() {
+            s = s.arg("forbid-ports", &self.forbid_ports);
+        }
+        s
+    }
+
+    /// Asserts the guard's verdict: through Sluice, only Sluice connected to the brokers (and it is
+    /// still running); directly, exactly the clients did.
+    fn check_guard(&mut self, report: &Report, clients: &[&Outcome]) {
+        match self.sluice.as_mut() {
+            Some(s) => {
+                assert!(
+                    s.is_running(),
+                    "Sluice exited during the scenario:\n{}",
+                    s.log_tail(60)
+                );
+                report.assert_only(s.pid());
+            }
+            None => assert_eq!(
+                report.pids(),
+                clients.iter().map(|c| c.pid).collect(),
+                "direct mode: the guard must see exactly the clients' connections: {report:?}"
+            ),
+        }
+    }
+}
+
 /// Runs one scenario of `client` against the shared cluster (through Sluice unless in direct mode),
 /// asserts its checks and the connection guard's verdict; returns the JSON result line.
 fn run_through_sluice(
@@ -281,44 +381,54 @@ fn run_through_sluice(
     configure: impl FnOnce(OtherScenario) -> OtherScenario,
 ) -> String {
     let cluster = shared();
-    let mut sluice = (!direct_mode()).then(|| Sluice::start(&cluster, SHARDS));
-    let (bootstrap, forbid) = match &sluice {
-        Some(s) => (
-            s.bootstrap(),
-            cluster
-                .all_ports()
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        None => (cluster.bootstrap_client(), String::new()),
-    };
+    let mut target = Target::new(&cluster);
     let guard = ConnGuard::start(&cluster.client_ports());
-    let mut scenario = OtherScenario::new(client, name, &bootstrap)
-        .arg("topic", unique_name(&format!("{}-{name}", client.name())));
-    if !forbid.is_empty() {
-        scenario = scenario.arg("forbid-ports", &forbid);
-    }
-    let outcome = configure(scenario).run();
+    let outcome = configure(target.scenario(client, name, name)).run();
     let report: Report = guard.finish();
     let line = assert_ok(&outcome);
-    match sluice.as_mut() {
-        Some(s) => {
-            assert!(
-                s.is_running(),
-                "Sluice exited during the scenario:\n{}",
-                s.log_tail(60)
-            );
-            report.assert_only(s.pid());
-        }
-        None => assert_eq!(
-            report.pids(),
-            [outcome.pid].into_iter().collect(),
-            "direct mode: the guard must see exactly the client's connections: {report:?}"
-        ),
-    }
+    target.check_guard(&report, &[&outcome]);
     line
+}
+
+/// Stops the broker leading partition 0 (SIGTERM: controlled shutdown) while `client`'s idempotent
+/// producer (acks=all, unlimited retries) runs, as `java.rs`'s `java_leader_change` does: the client
+/// must follow the new leader through Sluice, every acknowledged record must be consumable, and
+/// the log must hold no duplicates. Then the broker comes back and a produce/consume round still
+/// works through the same Sluice.
+fn leader_change(client: Client) {
+    let mut cluster = shared();
+    let mut target = Target::new(&cluster);
+    let guard = ConnGuard::start(&cluster.client_ports());
+    let mut stopped = None;
+    let outcome = target
+        .scenario(client, "leader-change", "leader-change")
+        .timeout(Duration::from_secs(240))
+        .run_interactive(|line| {
+            if stopped.is_some() {
+                return None;
+            }
+            let leader = json_field(line, "leader")?.parse::<u32>().ok()?;
+            eprintln!("[it] stopping broker {leader}, the leader of partition 0");
+            cluster.stop_broker(leader);
+            stopped = Some(leader);
+            Some("go".to_string())
+        });
+    let line = assert_ok(&outcome);
+    let stopped = stopped.expect("scenario never named the leader");
+    assert_eq!(
+        json_field(&line, "old_leader"),
+        Some(stopped.to_string().as_str())
+    );
+
+    // The broker returns; Sluice must serve it again.
+    cluster.start_broker(stopped);
+    let again = target
+        .scenario(client, "produce-consume", "after-restart")
+        .arg("records", 600)
+        .run();
+    let report = guard.finish();
+    assert_ok(&again);
+    target.check_guard(&report, &[&outcome, &again]);
 }
 
 #[test]
@@ -395,4 +505,14 @@ fn franz_transactional() {
 fn franz_admin() {
     let line = run_through_sluice(Client::Franz, "admin", |s| s.arg("brokers", 3));
     assert_eq!(json_field(&line, "brokers"), Some("3"));
+}
+
+#[test]
+fn librdkafka_leader_change() {
+    leader_change(Client::Librdkafka);
+}
+
+#[test]
+fn franz_leader_change() {
+    leader_change(Client::Franz);
 }

@@ -5,18 +5,20 @@
 //
 //	franz-scenario <scenario> --bootstrap HOST:PORT --topic T [--records N] [--forbid-ports p1,p2]
 //	               [--protocol classic|consumer] [--partitions 6] [--replication-factor 3]
-//	               [--expect-brokers 3] [--timeout 60] [--verbose]
+//	               [--expect-brokers 3] [--records-after 300] [--timeout 60] [--verbose]
 //
 // Aliases matching the Java scenario client: --rf, --brokers, --timeout-ms.
 //
-// Scenarios: produce-consume, group-rebalance, admin, idempotent, transactional.
+// Scenarios: produce-consume, group-rebalance, admin, idempotent, transactional, leader-change.
 //
 // Prints exactly one JSON line on stdout ({"scenario":...,"ok":true|false,...}) and exits 0 only if
 // every check passed; on failure the reason is also written to stderr and the exit status is 1
-// (2 for usage errors, 3 when the watchdog fires).
+// (2 for usage errors, 3 when the watchdog fires). leader-change additionally prints {"leader":N}
+// first and then waits for a line "go" on stdin (the handshake of the Java client's scenario).
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -46,6 +49,7 @@ type options struct {
 	partitions    int32
 	rf            int16
 	expectBrokers int
+	recordsAfter  int
 	timeout       time.Duration
 	verbose       bool
 	runID         string
@@ -64,7 +68,7 @@ func main() {
 	o, err := parseArgs(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "franz-scenario: %v\n", err)
-		fmt.Fprintln(os.Stderr, "usage: franz-scenario <produce-consume|group-rebalance|admin|idempotent|transactional> --bootstrap HOST:PORT --topic T [--records N] [--forbid-ports p1,p2] [--protocol classic|consumer] [--partitions N] [--replication-factor N] [--expect-brokers N] [--timeout SECS] [--verbose]")
+		fmt.Fprintln(os.Stderr, "usage: franz-scenario <produce-consume|group-rebalance|admin|idempotent|transactional|leader-change> --bootstrap HOST:PORT --topic T [--records N] [--forbid-ports p1,p2] [--protocol classic|consumer] [--partitions N] [--replication-factor N] [--expect-brokers N] [--records-after N] [--timeout SECS] [--verbose]")
 		os.Exit(2)
 	}
 
@@ -91,11 +95,16 @@ func main() {
 		run = idempotent
 	case "transactional":
 		run = transactional
+	case "leader-change":
+		run = leaderChange
 	}
 	start := time.Now()
 	err = run(ctx, o, res)
 	res["elapsed_ms"] = time.Since(start).Milliseconds()
 	res["dialed"] = o.dialedAddrs()
+	if n := firstReadEOFs.Load(); n > 0 {
+		res["first_read_eof_errors"] = n
+	}
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("%w (scenario deadline of %v exceeded)", err, o.timeout)
 	}
@@ -156,11 +165,12 @@ func parseArgs(args []string) (*options, error) {
 	fs.IntVar(&o.records, "records", 2000, "number of records")
 	forbid := fs.String("forbid-ports", "", "comma-separated broker ports the client must never learn")
 	fs.StringVar(&o.protocol, "protocol", "classic", "group protocol: classic or consumer (KIP-848)")
-	parts := fs.Int("partitions", 6, "partitions for created topics")
+	parts := fs.Int("partitions", 0, "partitions for created topics (default 3 for leader-change, else 6)")
 	rf := fs.Int("replication-factor", 3, "replication factor for created topics")
 	fs.IntVar(rf, "rf", 3, "alias of --replication-factor")
 	fs.IntVar(&o.expectBrokers, "expect-brokers", 3, "admin: number of brokers the cluster must report (0: don't check)")
 	fs.IntVar(&o.expectBrokers, "brokers", 3, "alias of --expect-brokers")
+	fs.IntVar(&o.recordsAfter, "records-after", 300, "leader-change: records acked after 'go' (over all partitions) before stopping")
 	secs := fs.Float64("timeout", 60, "overall scenario deadline in seconds")
 	ms := fs.Int64("timeout-ms", 0, "overall scenario deadline in milliseconds (overrides --timeout)")
 	fs.BoolVar(&o.verbose, "verbose", false, "client debug logging to stderr")
@@ -181,7 +191,7 @@ func parseArgs(args []string) (*options, error) {
 	}
 	o.scenario = positional[0]
 	switch o.scenario {
-	case "produce-consume", "group-rebalance", "admin", "idempotent", "transactional":
+	case "produce-consume", "group-rebalance", "admin", "idempotent", "transactional", "leader-change":
 	default:
 		return nil, fmt.Errorf("unknown scenario %q", o.scenario)
 	}
@@ -206,6 +216,12 @@ func parseArgs(args []string) (*options, error) {
 		o.forbid[int32(n)] = true
 	}
 	o.partitions = int32(*parts)
+	if o.partitions <= 0 {
+		o.partitions = 6
+		if o.scenario == "leader-change" {
+			o.partitions = 3
+		}
+	}
 	o.rf = int16(*rf)
 	o.timeout = time.Duration(*secs * float64(time.Second))
 	if *ms > 0 {
@@ -226,12 +242,33 @@ func (o *options) client(extra ...kgo.Opt) (*kgo.Client, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(strings.Split(o.bootstrap, ",")...),
 		kgo.ClientID("franz-scenario"),
-		kgo.WithLogger(kgo.BasicLogger(os.Stderr, level, func() string { return "[franz] " })),
+		kgo.WithLogger(countingLogger{kgo.BasicLogger(os.Stderr, level, func() string { return "[franz] " })}),
 		kgo.RetryTimeout(20 * time.Second),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.WithHooks(dialed),
 	}
 	return kgo.NewClient(append(opts, extra...)...)
+}
+
+// firstReadEOFs counts the errors franz-go logged as *kgo.ErrFirstReadEOF: a connection the peer
+// closed before answering its first request. franz-go takes that for a TLS or SASL mismatch and
+// does not retry it (a dead broker would refuse the connection instead, which it retries).
+var firstReadEOFs atomic.Int64
+
+// countingLogger passes everything on and counts *kgo.ErrFirstReadEOF errors in log lines.
+type countingLogger struct{ kgo.Logger }
+
+func (l countingLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	for _, kv := range keyvals {
+		if err, ok := kv.(error); ok {
+			var eof *kgo.ErrFirstReadEOF
+			if errors.As(err, &eof) {
+				firstReadEOFs.Add(1)
+				break
+			}
+		}
+	}
+	l.Logger.Log(level, msg, keyvals...)
 }
 
 // checkBrokers fails if any broker's port is one the client must never learn.
@@ -1300,4 +1337,311 @@ func transactional(ctx context.Context, o *options, res result) error {
 		return err
 	}
 	return o.checkDiscovered("transactional", admCl, prod, rc, ru)
+}
+
+// leaderChange produces continuously (idempotent, acks=all, unlimited retries) to an RF=3 topic
+// while the harness stops the leader of partition 0: it prints {"leader":N} once 300 records are
+// acked, waits for "go" on stdin (sent once that broker is down), keeps producing until partition 0
+// has taken --records-after/partitions acks of records produced after "go" (so from another
+// leader), then checks that every record was acked, that each partition's log holds exactly the
+// acked records (offsets 0..n-1: no duplicates, no gaps) and that a consumer reads every one of
+// them back where its delivery report put it.
+func leaderChange(ctx context.Context, o *options, res result) error {
+	admCl, err := o.client()
+	if err != nil {
+		return err
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	minISR := "2"
+	if _, err := adm.CreateTopic(ctx, o.partitions, o.rf, map[string]*string{"min.insync.replicas": &minISR}, o.topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", o.topic, err)
+	}
+	leader, err := o.waitFullISR(ctx, adm, o.topic)
+	if err != nil {
+		return err
+	}
+	res["old_leader"] = leader
+
+	var (
+		mu        sync.Mutex
+		acked     = map[string]delivered{}
+		sent      int
+		failures  int
+		firstErr  error
+		p0AfterGo int
+		dataLoss  []string
+		goSeen    atomic.Bool
+		stop      atomic.Bool
+	)
+	prod, err := o.client(
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RecordDeliveryTimeout(120*time.Second),
+		kgo.ProduceRequestTimeout(10*time.Second),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+		kgo.ProducerOnDataLossDetected(func(t string, p int32) {
+			mu.Lock()
+			dataLoss = append(dataLoss, fmt.Sprintf("%s[%d]", t, p))
+			mu.Unlock()
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+
+	prefix := "lc-" + o.runID
+	record := func(i int) *kgo.Record {
+		return &kgo.Record{
+			Topic:     o.topic,
+			Partition: int32(i) % o.partitions,
+			Key:       []byte(fmt.Sprintf("%s-k-%07d", prefix, i)),
+			Value:     []byte(fmt.Sprintf("%s-v-%07d-%s", prefix, i, strings.Repeat("x", i%64))),
+		}
+	}
+	var wg sync.WaitGroup // outstanding promises
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		for i := 0; !stop.Load(); i++ {
+			afterGo := goSeen.Load()
+			wg.Add(1)
+			mu.Lock()
+			sent = i + 1
+			mu.Unlock()
+			prod.Produce(ctx, record(i), func(r *kgo.Record, err error) {
+				defer wg.Done()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failures++
+					if firstErr == nil {
+						firstErr = fmt.Errorf("%s[%d] key %s: %w", r.Topic, r.Partition, r.Key, err)
+					}
+					return
+				}
+				acked[string(r.Key)] = delivered{string(r.Value), r.Partition, r.Offset}
+				if afterGo && r.Partition == 0 {
+					p0AfterGo++
+				}
+			})
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	waitFor := func(what string, cond func() bool) error {
+		for {
+			mu.Lock()
+			ok, e, n, a, dl := cond(), firstErr, sent, len(acked), dataLoss
+			mu.Unlock()
+			switch {
+			case ok:
+				return nil
+			case e != nil:
+				return fmt.Errorf("send failed while waiting for %s: %w", what, e)
+			case len(dl) > 0:
+				return failf("data loss detected on %v while waiting for %s", dl, what)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for %s (sent %d, acked %d): %w", what, n, a, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	stopProducing := func() {
+		stop.Store(true)
+		select {
+		case <-bgDone:
+		case <-time.After(10 * time.Second):
+		}
+	}
+
+	err = func() error {
+		if err := waitFor("300 acks before the leader change", func() bool { return len(acked) >= 300 }); err != nil {
+			return err
+		}
+		mu.Lock()
+		res["acked_before_go"] = len(acked)
+		mu.Unlock()
+		fmt.Fprintf(os.Stdout, "{\"leader\":%d}\n", leader)
+		lineCh := make(chan string, 1)
+		go func() {
+			line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+			if err != nil && line == "" {
+				line = "<" + err.Error() + ">"
+			}
+			lineCh <- line
+		}()
+		select {
+		case line := <-lineCh:
+			if strings.TrimSpace(line) != "go" {
+				return failf("expected 'go' on stdin, got %q", line)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for 'go' on stdin: %w", ctx.Err())
+		}
+		goSeen.Store(true)
+		goAt := time.Now()
+		after := max(1, o.recordsAfter/int(o.partitions))
+		if err := waitFor(fmt.Sprintf("%d partition 0 acks from the new leader", after), func() bool { return p0AfterGo >= after }); err != nil {
+			return err
+		}
+		res["recovery_ms"] = time.Since(goAt).Milliseconds()
+		return nil
+	}()
+	stopProducing()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-bgDone:
+	default:
+		return failf("producer goroutine did not stop")
+	}
+	if err := prod.Flush(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	wg.Wait()
+	mu.Lock()
+	want := make(map[string]delivered, len(acked))
+	for k, d := range acked {
+		want[k] = d
+	}
+	nSent, nFailed, fErr, dl := sent, failures, firstErr, dataLoss
+	res["partition0_acked_after"] = p0AfterGo
+	mu.Unlock()
+	res["sent"] = nSent
+	res["acked"] = len(want)
+	if pid, epoch, err := prod.ProducerID(ctx); err == nil {
+		res["producer_id"] = pid
+		res["producer_epoch"] = epoch
+	}
+	if nFailed > 0 {
+		return failf("%d of %d sends failed, first: %v", nFailed, nSent, fErr)
+	}
+	if len(dl) > 0 {
+		return failf("franz-go detected data loss on %v", dl)
+	}
+	if len(want) != nSent {
+		return failf("%d sent but %d acked", nSent, len(want))
+	}
+
+	// Partition 0 now has another leader, learned through the gateway.
+	var last string
+	for {
+		md, err := adm.Metadata(ctx, o.topic)
+		if err == nil {
+			if _, err := o.checkBrokers("metadata after the change", md.Brokers); err != nil {
+				return err
+			}
+			p0, ok := md.Topics[o.topic].Partitions[0]
+			if ok && p0.Err == nil && p0.Leader >= 0 {
+				if p0.Leader == leader {
+					return failf("partition 0 is still led by stopped broker %d", leader)
+				}
+				res["new_leader"] = p0.Leader
+				break
+			}
+			last = fmt.Sprintf("partition 0: leader %d, err %v", p0.Leader, p0.Err)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("partition 0 has no leader after the change: %s", last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	// Idempotence: each partition's log is exactly the acked records, offsets 0..n-1.
+	perPart := map[int32][]int64{}
+	for _, d := range want {
+		perPart[d.partition] = append(perPart[d.partition], d.offset)
+	}
+	ends, err := o.endOffsets(ctx, adm, o.topic)
+	if err != nil {
+		return err
+	}
+	endList := make([]int64, o.partitions)
+	for p := int32(0); p < o.partitions; p++ {
+		endList[p] = ends[p]
+	}
+	res["end_offsets"] = endList
+	for p := int32(0); p < o.partitions; p++ {
+		offs := perPart[p]
+		sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+		for i, off := range offs {
+			if off != int64(i) {
+				return failf("partition %d: acked offsets are not 0..%d (duplicates or gaps; #%d is %d)", p, len(offs)-1, i, off)
+			}
+		}
+		if ends[p] != int64(len(offs)) {
+			return failf("partition %d: log end offset %d but %d records acked (duplicates in the log?)", p, ends[p], len(offs))
+		}
+	}
+
+	cons, err := o.client(
+		kgo.ConsumerGroup("franz-lc-"+o.runID),
+		kgo.ConsumeTopics(o.topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	v := newVerifier(want)
+	if err := consumeAll(ctx, cons, "consumer", v); err != nil {
+		return err
+	}
+	res["consumed"] = v.count()
+	res["foreign"] = v.foreign
+	if err := v.check(); err != nil {
+		return err
+	}
+	return o.checkDiscovered("leader-change", admCl, prod, cons)
+}
+
+// waitFullISR waits until every partition of topic has a leader and all replicas in sync; returns
+// the leader of partition 0.
+func (o *options) waitFullISR(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
+	var last string
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			if _, err := o.checkBrokers("metadata", md.Brokers); err != nil {
+				return -1, err
+			}
+			td, ok := md.Topics[topic]
+			switch {
+			case !ok:
+				last = "topic missing from metadata"
+			case td.Err != nil:
+				last = td.Err.Error()
+			case int32(len(td.Partitions)) != o.partitions:
+				last = fmt.Sprintf("%d partitions", len(td.Partitions))
+			default:
+				var bad []string
+				for _, p := range td.Partitions.Sorted() {
+					if p.Err != nil || p.Leader < 0 || len(p.ISR) != int(o.rf) {
+						bad = append(bad, fmt.Sprintf("p%d: leader %d, isr %v, err %v", p.Partition, p.Leader, p.ISR, p.Err))
+					}
+				}
+				if len(bad) == 0 {
+					return td.Partitions[0].Leader, nil
+				}
+				last = strings.Join(bad, "; ")
+			}
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("topic %s not ready (full ISR): %s", topic, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -4,15 +4,16 @@
 Usage:
     scenario.py <scenario> --bootstrap HOST:PORT --topic T [--records N] [--forbid-ports p1,p2]
                 [--protocol classic|consumer] [--partitions 6] [--replication-factor 3]
-                [--expect-brokers 3] [--timeout 60] [--verbose]
+                [--expect-brokers 3] [--records-after 300] [--timeout 60] [--verbose]
 
 Aliases matching the Java scenario client: --rf, --brokers, --timeout-ms.
 
-Scenarios: produce-consume, group-rebalance, admin, idempotent, transactional.
+Scenarios: produce-consume, group-rebalance, admin, idempotent, transactional, leader-change.
 
 Prints exactly one JSON line on stdout ({"scenario":...,"ok":true|false,...}) and exits 0 only if
 every check passed; on failure the reason also goes to stderr and the exit status is 1 (2 for
-usage errors, 3 when the watchdog fires).
+usage errors, 3 when the watchdog fires). `leader-change` additionally prints {"leader":N} first
+and then waits for a line "go" on stdin (the handshake of the Java client's scenario; see there).
 """
 
 import argparse
@@ -39,7 +40,7 @@ from confluent_kafka.admin import (
     OffsetSpec,
 )
 
-SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional")
+SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional", "leader-change")
 
 
 class Fail(Exception):
@@ -792,6 +793,233 @@ def transactional(ctx, res):
         ru.close()
 
 
+def wait_full_isr(ctx, admin, topic, partitions, rf):
+    """Waits until every partition of topic has a leader and all rf replicas in sync; returns the
+    topic's partition metadata."""
+    last = "?"
+    while True:
+        try:
+            md = admin.list_topics(topic=topic, timeout=ctx.remaining(5))
+            ctx.check_brokers("metadata", [(b.id, b.host, b.port) for b in md.brokers.values()])
+            t = md.topics.get(topic)
+            if t is None:
+                last = "missing from metadata"
+            elif t.error is not None:
+                last = str(t.error)
+            elif len(t.partitions) != partitions:
+                last = "%d partitions" % len(t.partitions)
+            else:
+                bad = [
+                    "p%d: leader %d, isr %s, error %s" % (p.id, p.leader, p.isrs, p.error)
+                    for p in t.partitions.values()
+                    if p.leader < 0 or p.error is not None or len(p.isrs) != rf
+                ]
+                if not bad:
+                    return t.partitions
+                last = "; ".join(bad)
+        except KafkaException as e:
+            last = str(e)
+        if ctx.deadline - time.monotonic() < 0.3:
+            raise Fail("topic %s not ready (full ISR): %s" % (topic, last))
+        time.sleep(0.1)
+
+
+def leader_change(ctx, res):
+    """Produces continuously (idempotent, acks=all, unlimited retries) to an RF=3 topic while the
+    harness stops the leader of partition 0: prints {"leader":N} once 300 records are acked, waits
+    for "go" on stdin (sent once that broker is down), keeps producing until partition 0 has taken
+    --records-after/partitions acks of records produced after "go" (so from another leader), then
+    checks that every record was acked, that each partition's log holds exactly the acked records
+    (offsets 0..n-1: no duplicates, no gaps) and that a consumer reads every one of them back where
+    its delivery report put it."""
+    a = ctx.args
+    rf = a.replication_factor
+    admin = ctx.admin()
+    fs = admin.create_topics(
+        [
+            NewTopic(
+                a.topic,
+                num_partitions=a.partitions,
+                replication_factor=rf,
+                config={"min.insync.replicas": "2"},
+            )
+        ],
+        request_timeout=ctx.remaining(15),
+    )
+    try:
+        fs[a.topic].result(timeout=ctx.remaining(20))
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise Fail("create topic %s: %s" % (a.topic, e.args[0]))
+    leader = wait_full_isr(ctx, admin, a.topic, a.partitions, rf)[0].leader
+    res["old_leader"] = leader
+
+    prod = ctx.producer(
+        **{
+            "enable.idempotence": True,
+            "message.timeout.ms": 120000,
+            "request.timeout.ms": 10000,
+            "retry.backoff.ms": 100,
+        }
+    )
+    prefix = "lc-" + ctx.run_id
+    lock = threading.Lock()
+    acked = {}  # key -> (value, partition, offset)
+    state = {"sent": 0, "failures": 0, "first_error": None, "p0_after_go": 0, "bg_error": None}
+    go = threading.Event()
+    stop = threading.Event()
+
+    def record(i):
+        return "%s-k-%07d" % (prefix, i), "%s-v-%07d-%s" % (prefix, i, "x" * (i % 64))
+
+    def on_delivery(after_go):
+        def cb(err, msg):
+            with lock:
+                if err is not None:
+                    state["failures"] += 1
+                    if state["first_error"] is None:
+                        state["first_error"] = err
+                    return
+                acked[msg.key().decode()] = (msg.value().decode(), msg.partition(), msg.offset())
+                if after_go and msg.partition() == 0:
+                    state["p0_after_go"] += 1
+
+        return cb
+
+    def producer_loop():
+        # produce() and poll() (which serves the delivery callbacks) from this one thread.
+        i = 0
+        try:
+            while not stop.is_set():
+                k, v = record(i)
+                cb = on_delivery(go.is_set())
+                while True:
+                    try:
+                        prod.produce(a.topic, key=k, value=v, partition=i % a.partitions, on_delivery=cb)
+                        break
+                    except BufferError:
+                        if stop.is_set():
+                            return
+                        prod.poll(0.1)
+                i += 1
+                with lock:
+                    state["sent"] = i
+                prod.poll(0)
+                time.sleep(0.002)
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            with lock:
+                state["bg_error"] = "%s: %s" % (type(e).__name__, e)
+
+    def wait_for(what, cond):
+        while True:
+            with lock:
+                if cond():
+                    return
+                if state["first_error"] is not None:
+                    raise Fail("send failed while waiting for %s: %s" % (what, state["first_error"]))
+                if state["bg_error"] is not None:
+                    raise Fail("producer thread failed while waiting for %s: %s" % (what, state["bg_error"]))
+            fatal = getattr(ctx, "fatal", None)
+            if fatal is not None:
+                raise Fail("fatal client error while waiting for %s: %s" % (what, fatal))
+            if ctx.deadline - time.monotonic() < 0.1:
+                with lock:
+                    raise Fail("timed out waiting for %s (sent %d, acked %d)" % (what, state["sent"], len(acked)))
+            time.sleep(0.02)
+
+    bg = threading.Thread(target=producer_loop, name="producer", daemon=True)
+    bg.start()
+    try:
+        wait_for("300 acks before the leader change", lambda: len(acked) >= 300)
+        with lock:
+            res["acked_before_go"] = len(acked)
+        sys.stdout.write(json.dumps({"leader": leader}, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+        got_line = []
+        line_read = threading.Event()
+
+        def read_stdin():
+            got_line.append(sys.stdin.readline())
+            line_read.set()
+
+        threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
+        while not line_read.wait(0.1):
+            ctx.remaining()  # fails past the deadline
+        if got_line[0].strip() != "go":
+            raise Fail("expected 'go' on stdin, got %r" % got_line[0])
+        go.set()
+        go_at = time.monotonic()
+        after = max(1, a.records_after // a.partitions)
+        wait_for("%d partition 0 acks from the new leader" % after, lambda: state["p0_after_go"] >= after)
+        res["recovery_ms"] = int((time.monotonic() - go_at) * 1000)
+    finally:
+        stop.set()
+        bg.join(10)
+    while prod.flush(ctx.remaining(1.0)) > 0:
+        pass
+    with lock:
+        sent, failures, first_error = state["sent"], state["failures"], state["first_error"]
+        want = dict(acked)
+        res["partition0_acked_after"] = state["p0_after_go"]
+    res["sent"] = sent
+    res["acked"] = len(want)
+    if bg.is_alive():
+        raise Fail("producer thread did not stop")
+    if failures:
+        raise Fail("%d of %d sends failed, first: %s" % (failures, sent, first_error))
+    if len(want) != sent:
+        raise Fail("%d sent but %d acked" % (sent, len(want)))
+    fatal = getattr(ctx, "fatal", None)
+    if fatal is not None:
+        raise Fail("fatal client error: %s" % fatal)
+
+    # Partition 0 now has another leader, learned through the gateway.
+    last = "?"
+    while True:
+        md = admin.list_topics(topic=a.topic, timeout=ctx.remaining(5))
+        ctx.check_brokers("metadata after the change", [(b.id, b.host, b.port) for b in md.brokers.values()])
+        t = md.topics.get(a.topic)
+        p0 = t.partitions.get(0) if t is not None else None
+        if p0 is not None and p0.error is None and p0.leader >= 0:
+            if p0.leader == leader:
+                raise Fail("partition 0 is still led by stopped broker %d" % leader)
+            res["new_leader"] = p0.leader
+            break
+        last = "partition 0: %s" % (p0.error if p0 is not None else "missing")
+        if ctx.deadline - time.monotonic() < 0.3:
+            raise Fail("partition 0 has no leader after the change: %s" % last)
+        time.sleep(0.1)
+
+    # Idempotence: each partition's log is exactly the acked records, offsets 0..n-1.
+    per_part = {}
+    for (_, p, o) in want.values():
+        per_part.setdefault(p, []).append(o)
+    ends = end_offsets(ctx, admin, a.topic, a.partitions)
+    res["end_offsets"] = [ends[p] for p in sorted(ends)]
+    for p in range(a.partitions):
+        offs = sorted(per_part.get(p, []))
+        if offs != list(range(len(offs))):
+            raise Fail("partition %d: acked offsets are not 0..%d (duplicates or gaps)" % (p, len(offs) - 1))
+        if ends[p] != len(offs):
+            raise Fail(
+                "partition %d: log end offset %d but %d records acked (duplicates in the log?)" % (p, ends[p], len(offs))
+            )
+
+    cons = ctx.consumer(**{"group.id": "rdk-lc-" + ctx.run_id, "enable.auto.commit": False})
+    cons.subscribe([a.topic])
+    try:
+        v = Verifier(want)
+        consume_all(ctx, cons, "consumer", v)
+        res["consumed"] = len(v.seen)
+        res["foreign"] = v.foreign
+        v.check()
+        ctx.check_known("leader-change", admin, prod, cons)
+    finally:
+        cons.close()
+    res["producer_ids"] = sorted(getattr(ctx, "producer_ids", set()))
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -810,11 +1038,15 @@ def main():
     p.add_argument("--records", type=int, default=2000)
     p.add_argument("--forbid-ports", default="")
     p.add_argument("--protocol", choices=("classic", "consumer"), default="classic")
-    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--partitions", type=int, default=None, help="default: 3 for leader-change, else 6")
     p.add_argument("--replication-factor", "--rf", dest="replication_factor", type=int, default=3)
     p.add_argument(
         "--expect-brokers", "--brokers", dest="expect_brokers", type=int, default=3,
         help="admin: brokers the cluster must report (0: no check)",
+    )
+    p.add_argument(
+        "--records-after", type=int, default=300,
+        help="leader-change: records acked after 'go' (over all partitions) before stopping",
     )
     p.add_argument("--timeout", type=float, default=60.0, help="overall scenario deadline, seconds")
     p.add_argument("--timeout-ms", type=int, default=0, help="deadline in milliseconds (overrides --timeout)")
@@ -822,6 +1054,8 @@ def main():
     args = p.parse_args()
     if args.records <= 0:
         p.error("--records must be positive")
+    if args.partitions is None:
+        args.partitions = 3 if args.scenario == "leader-change" else 6
     if args.timeout_ms > 0:
         args.timeout = args.timeout_ms / 1000.0
     try:
@@ -852,6 +1086,7 @@ def main():
         "admin": admin_scenario,
         "idempotent": idempotent,
         "transactional": transactional,
+        "leader-change": leader_change,
     }[args.scenario]
     start = time.monotonic()
     try:
