@@ -5,6 +5,7 @@
 //! `poll_*` call, never across an `.await`: no lock, no atomic.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -16,8 +17,6 @@ use std::time::Duration;
 use futures_lite::future::or;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use glommio::net::TcpStream;
-
-use crate::runtime::event::Latch;
 
 /// One half of a split stream (both halves have the same type; use each for one direction).
 pub struct Half(Rc<RefCell<TcpStream>>);
@@ -79,29 +78,30 @@ pub enum ReadOutcome {
 }
 
 /// Reads once from `r`, appending to `buf`. `want` hints how many more bytes the current frame
-/// needs. The read gives way to `stop` being set and to `timeout`; either way `buf` keeps exactly
-/// the bytes received.
+/// needs. The read gives way to `interrupt` completing (then [`ReadOutcome::Stopped`]) and to
+/// `timeout`; either way `buf` keeps exactly the bytes received.
+///
+/// Cancel-safe: if the returned future is dropped while pending, `buf` is left as it was.
 pub async fn read_into(
     r: &mut Half,
     buf: &mut BytesMut,
     want: usize,
-    stop: Option<&Latch>,
+    interrupt: impl Future<Output = ()>,
     timeout: Option<Duration>,
 ) -> io::Result<ReadOutcome> {
     let len = buf.len();
     let chunk = want.clamp(READ_CHUNK_MIN, READ_CHUNK_MAX);
     buf.reserve(chunk);
-    // Zero-fill the room we read into: safe Rust cannot hand uninitialised memory to `read`.
     let room = (buf.capacity() - len).min(READ_CHUNK_MAX);
-    buf.resize(len + room, 0);
+    // Zero-fill the room we read into (safe Rust cannot hand uninitialised memory to `read`); the
+    // guard cuts `buf` back to what was received, also when this future is dropped mid-read.
+    let mut guard = Truncate { buf, keep: len };
+    guard.buf.resize(len + room, 0);
     let res = {
-        let dst = &mut buf[len..];
+        let dst = &mut guard.buf[len..];
         let read = async { Some(r.read(dst).await) };
         let stopped = async {
-            match stop {
-                Some(l) => l.wait().await,
-                None => std::future::pending::<()>().await,
-            }
+            interrupt.await;
             None
         };
         let timed_out = async {
@@ -114,25 +114,97 @@ pub async fn read_into(
         or(read, or(stopped, timed_out)).await
     };
     match res {
-        Some(Ok(0)) => {
-            buf.truncate(len);
-            Ok(ReadOutcome::Eof)
-        }
+        Some(Ok(0)) => Ok(ReadOutcome::Eof),
         Some(Ok(n)) => {
-            buf.truncate(len + n);
+            guard.keep = len + n;
             Ok(ReadOutcome::Data(n))
         }
-        Some(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {
-            buf.truncate(len);
-            Ok(ReadOutcome::TimedOut)
-        }
-        Some(Err(e)) => {
-            buf.truncate(len);
-            Err(e)
-        }
-        None => {
-            buf.truncate(len);
-            Ok(ReadOutcome::Stopped)
-        }
+        Some(Err(e)) if e.kind() == io::ErrorKind::TimedOut => Ok(ReadOutcome::TimedOut),
+        Some(Err(e)) => Err(e),
+        None => Ok(ReadOutcome::Stopped),
+    }
+}
+
+/// Truncates the buffer to `keep` bytes when dropped.
+struct Truncate<'a> {
+    buf: &'a mut BytesMut,
+    keep: usize,
+}
+
+impl Drop for Truncate<'_> {
+    fn drop(&mut self) {
+        self.buf.truncate(self.keep);
+    }
+}
+
+/// The raw descriptor behind a half, for socket options (see [`crate::proxy::sockopt`]).
+pub fn raw_fd(h: &Half) -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd;
+    h.0.borrow().as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::AsyncWriteExt;
+
+    #[test]
+    fn read_into_is_cancel_safe_and_keeps_only_received_bytes() {
+        glommio::LocalExecutor::default().run(async {
+            let listener = glommio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let client = TcpStream::connect(addr).await.expect("connect");
+            let mut server = listener.accept().await.expect("accept");
+            let (mut r, _w) = split(client);
+            let mut buf = BytesMut::from(&b"ab"[..]);
+
+            // Interrupted before any byte: Stopped, buffer unchanged.
+            let out = read_into(&mut r, &mut buf, 10, async {}, None)
+                .await
+                .expect("read");
+            assert_eq!(out, ReadOutcome::Stopped);
+            assert_eq!(&buf[..], b"ab");
+
+            // Dropped mid-read (timeout future wins in an outer select): buffer unchanged.
+            let raced = or(
+                async { Some(read_into(&mut r, &mut buf, 10, std::future::pending(), None).await) },
+                async {
+                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                    None
+                },
+            )
+            .await;
+            assert!(raced.is_none());
+            assert_eq!(&buf[..], b"ab");
+
+            // Timeout.
+            let out = read_into(
+                &mut r,
+                &mut buf,
+                10,
+                std::future::pending(),
+                Some(Duration::from_millis(10)),
+            )
+            .await
+            .expect("read");
+            assert_eq!(out, ReadOutcome::TimedOut);
+            assert_eq!(&buf[..], b"ab");
+
+            // Data appended exactly.
+            server.write_all(b"xyz").await.expect("write");
+            let out = read_into(&mut r, &mut buf, 10, std::future::pending(), None)
+                .await
+                .expect("read");
+            assert_eq!(out, ReadOutcome::Data(3));
+            assert_eq!(&buf[..], b"abxyz");
+
+            // Peer closes: Eof.
+            drop(server);
+            let out = read_into(&mut r, &mut buf, 10, std::future::pending(), None)
+                .await
+                .expect("read");
+            assert_eq!(out, ReadOutcome::Eof);
+            assert_eq!(&buf[..], b"abxyz");
+        });
     }
 }

@@ -7,3 +7,4 @@ pub mod io;
 pub mod listener;
 pub mod session;
 pub mod shard;
+pub mod sockopt;

@@ -27,6 +27,7 @@ use crate::proxy::inflight::{InFlight, InFlightQueue};
 use crate::proxy::io::{self as pio, Half, ReadOutcome};
 use crate::proxy::listener::Target;
 use crate::proxy::shard::Shard;
+use crate::proxy::sockopt;
 use crate::upstream::connect::ConnectError;
 
 const API_KEY_PRODUCE: i16 = 0;
@@ -78,6 +79,9 @@ pub enum SessionError {
     /// The broker closed the connection while requests were in flight.
     #[error("broker closed the connection with {0} request(s) in flight")]
     UpstreamClosed(usize),
+    /// The broker sent bytes while no request was in flight.
+    #[error("broker sent {0} byte(s) with no request in flight")]
+    UpstreamUnsolicited(usize),
     /// The broker sent a frame with a negative or oversized size.
     #[error("bad frame from broker: {0}")]
     UpstreamFrame(FrameError),
@@ -112,6 +116,7 @@ impl SessionError {
             | UnknownNode(_)
             | UpstreamIo(_)
             | UpstreamClosed(_)
+            | UpstreamUnsolicited(_)
             | UpstreamFrame(_)
             | UpstreamHeader(_)
             | UpstreamCorrelation { .. } => "upstream",
@@ -171,14 +176,18 @@ pub async fn run(shard: Rc<Shard>, client: TcpStream, target: Target) {
     match serve(&shard, client, target, conn_id).await {
         Ok(()) => tracing::debug!(shard = shard.id, conn_id, ?peer, "connection closed"),
         Err(e) => {
-            let quiet = matches!(
-                e,
-                SessionError::ClientIo(_) | SessionError::ClientClosedInFlight(_)
-            );
-            if quiet {
-                tracing::debug!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed");
-            } else {
-                tracing::warn!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed");
+            // Clients vanishing and brokers closing idle connections are routine; the rest is
+            // worth an operator's look.
+            match e {
+                SessionError::ClientIo(_) | SessionError::ClientClosedInFlight(_) => {
+                    tracing::debug!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed")
+                }
+                SessionError::UpstreamClosed(0) => {
+                    tracing::info!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed")
+                }
+                _ => {
+                    tracing::warn!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed")
+                }
             }
         }
     }
@@ -208,7 +217,7 @@ async fn serve(
             &mut client_r,
             &mut cbuf,
             want,
-            Some(&shard.shutdown),
+            shard.shutdown.wait(),
             Some(cfg.first_request_timeout),
         )
         .await
@@ -226,7 +235,17 @@ async fn serve(
     }
 
     // 2. Upstream connection: pooled if a clean one is idle, else a new one.
-    let (upstream, upstream_addr) = connect_upstream(shard, target).await?;
+    let (upstream, upstream_addr) = match connect_upstream(shard, target).await {
+        Ok(u) => u,
+        Err(e) => {
+            // Look like the unreachable broker: a reset, which clients retry, rather than an
+            // orderly close before any answer (franz-go reads that as a TLS/SASL mismatch).
+            if let Err(err) = sockopt::reset_on_close(pio::raw_fd(&client_w)) {
+                tracing::debug!(shard = shard.id, conn_id, error = %err, "cannot set SO_LINGER");
+            }
+            return Err(e);
+        }
+    };
     tracing::debug!(shard = shard.id, conn_id, upstream = %upstream_addr, "upstream attached");
     let (mut up_r, mut up_w) = pio::split(upstream);
     let mut ubuf = BytesMut::new();
@@ -399,24 +418,17 @@ async fn request_pump(
             client_r,
             cbuf,
             bytes_wanted(cbuf),
-            Some(&shard.shutdown),
+            shard.shutdown.wait(),
             idle,
         )
         .await
         .map_err(SessionError::ClientIo)?
         {
             ReadOutcome::Data(_) => {}
-            ReadOutcome::Eof => {
-                if !cbuf.is_empty() {
-                    tracing::debug!(
-                        shard = shard.id,
-                        conn_id,
-                        bytes = cbuf.len(),
-                        "client closed mid-frame"
-                    );
-                }
-                return Ok(RequestEnd::ClientClosed);
+            ReadOutcome::Eof if !cbuf.is_empty() => {
+                return Err(SessionError::ClientTruncated { have: cbuf.len() })
             }
+            ReadOutcome::Eof => return Ok(RequestEnd::ClientClosed),
             ReadOutcome::Stopped => return Ok(RequestEnd::Drained),
             ReadOutcome::TimedOut => {
                 return Err(SessionError::IdleTimeout(cfg.client_idle_timeout))
@@ -446,7 +458,20 @@ async fn response_pump(
 ) -> Result<(), SessionError> {
     let max = shard.config.max_frame_bytes;
     loop {
-        queue.wait_nonempty().await;
+        if queue.is_empty() {
+            // Idle: keep watching the broker, so that its close reaches the client at once (as
+            // it would without a gateway), not with the client's next request.
+            let outcome = pio::read_into(up_r, ubuf, 4, queue.wait_nonempty(), None)
+                .await
+                .map_err(SessionError::UpstreamIo)?;
+            match outcome {
+                ReadOutcome::Eof => return Err(SessionError::UpstreamClosed(0)),
+                ReadOutcome::Data(_) if queue.is_empty() => {
+                    return Err(SessionError::UpstreamUnsolicited(ubuf.len()))
+                }
+                _ => {}
+            }
+        }
         let mut run = 0usize;
         while let Some((corr, api_key, api_version, local)) = queue.head() {
             if local {
@@ -508,7 +533,7 @@ async fn response_pump(
         if queue.is_empty() {
             continue;
         }
-        match pio::read_into(up_r, ubuf, bytes_wanted(ubuf), None, None)
+        match pio::read_into(up_r, ubuf, bytes_wanted(ubuf), std::future::pending(), None)
             .await
             .map_err(SessionError::UpstreamIo)?
         {

@@ -65,30 +65,9 @@ impl Pool {
     }
 }
 
-/// True when the peer has neither closed the connection nor sent unsolicited bytes: a
-/// non-blocking `MSG_PEEK` reports "would block".
 fn is_idle_and_open(s: &TcpStream) -> bool {
     use std::os::fd::AsRawFd;
-    peek_would_block(s.as_raw_fd())
-}
-
-#[allow(unsafe_code)]
-fn peek_would_block(fd: std::os::fd::RawFd) -> bool {
-    // SAFETY: `fd` comes from a `TcpStream` that the caller holds borrowed for the whole call, so
-    // the descriptor is open and stays open while the `BorrowedFd` lives; the borrow does not
-    // outlive this function and nothing closes or takes ownership of it.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let sock = socket2::SockRef::from(&fd);
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-    match sock.recv_with_flags(&mut buf, libc_flags()) {
-        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
-        Ok(_) => false, // 0: closed by the broker; >0: bytes nobody asked for
-    }
-}
-
-fn libc_flags() -> i32 {
-    // MSG_PEEK | MSG_DONTWAIT on Linux.
-    0x02 | 0x40
+    crate::proxy::sockopt::is_idle_and_open(s.as_raw_fd())
 }
 
 #[cfg(test)]
