@@ -395,7 +395,7 @@ fn run_through_sluice(
 /// must follow the new leader through Sluice, every acknowledged record must be consumable, and
 /// the log must hold no duplicates. Then the broker comes back and a produce/consume round still
 /// works through the same Sluice.
-fn leader_change(client: Client) {
+fn leader_change(client: Client, crash: bool) {
     let mut cluster = shared();
     let mut target = Target::new(&cluster);
     let guard = ConnGuard::start(&cluster.client_ports());
@@ -408,8 +408,13 @@ fn leader_change(client: Client) {
                 return None;
             }
             let leader = json_field(line, "leader")?.parse::<u32>().ok()?;
-            eprintln!("[it] stopping broker {leader}, the leader of partition 0");
-            cluster.stop_broker(leader);
+            if crash {
+                eprintln!("[it] killing broker {leader}, the leader of partition 0");
+                cluster.kill_broker(leader);
+            } else {
+                eprintln!("[it] stopping broker {leader}, the leader of partition 0");
+                cluster.stop_broker(leader);
+            }
             stopped = Some(leader);
             Some("go".to_string())
         });
@@ -509,10 +514,20 @@ fn franz_admin() {
 
 #[test]
 fn librdkafka_leader_change() {
-    leader_change(Client::Librdkafka);
+    leader_change(Client::Librdkafka, false);
+}
+
+#[test]
+fn librdkafka_leader_crash() {
+    leader_change(Client::Librdkafka, true);
 }
 
 #[test]
 fn franz_leader_change() {
-    leader_change(Client::Franz);
+    leader_change(Client::Franz, false);
+}
+
+#[test]
+fn franz_leader_crash() {
+    leader_change(Client::Franz, true);
 }
