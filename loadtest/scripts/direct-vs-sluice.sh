@@ -4,7 +4,8 @@
 # Env: BIN (dir with sluice, sluice-load, sluice-mock-broker; default target/release),
 #      OUT (dir for JSON reports; default /tmp/sluice-bench), LOAD_CPUS, BROKER_CPUS, SLUICE_CPU,
 #      BASE_PORT (default 47000: Sluice bootstrap on it, node N on BASE_PORT + 100 + N; the mock
-#      broker takes two ephemeral ports).
+#      broker takes two ephemeral ports), SPIN_US (runtime.spin_before_park_us, default 0),
+#      SHARDS (default 1; SLUICE_CPU then lists one CPU per shard, e.g. "6, 7").
 set -euo pipefail
 BIN="${BIN:-target/release}"
 OUT="${OUT:-/tmp/sluice-bench}"
@@ -31,8 +32,9 @@ MOCK="$(grep -o '^listening on [0-9.]*:[0-9]*' "$OUT/mock.log" | awk '{print $3}
 [[ -n "$MOCK" ]] || { echo "mock broker did not start:" >&2; cat "$OUT/mock.log" >&2; exit 1; }
 cat >"$OUT/sluice.toml" <<TOML
 [runtime]
-shards = 1
+shards = ${SHARDS:-1}
 cpus = [$SLUICE_CPU]
+spin_before_park_us = ${SPIN_US:-0}
 [listener]
 bind_address = "127.0.0.1"
 advertised_host = "127.0.0.1"

@@ -73,6 +73,9 @@ pub struct RawRuntime {
     pub shards: Option<usize>,
     /// CPUs to pin shards to, in shard order. Default: the first `shards` CPUs the process may run on.
     pub cpus: Option<Vec<usize>>,
+    /// How long an idle shard busy-polls before it sleeps in the kernel. Trades CPU for wake-up
+    /// latency. Default 0 (sleep at once).
+    pub spin_before_park_us: Option<u64>,
 }
 
 /// `[listener]`
@@ -183,6 +186,7 @@ pub enum LogFormat {
 pub struct Config {
     pub shards: usize,
     pub cpus: Vec<usize>,
+    pub spin_before_park: Duration,
     pub bind_address: IpAddr,
     pub advertised_host: String,
     pub bootstrap_port: u16,
@@ -513,12 +517,20 @@ impl Config {
             }
         };
 
+        let spin_us = raw.runtime.spin_before_park_us.unwrap_or(0);
+        if spin_us > 1_000_000 {
+            err(
+                "runtime.spin_before_park_us",
+                format!("{spin_us} is above 1000000 (one second of spinning per park)"),
+            );
+        }
         if !errs.is_empty() {
             return Err(ConfigError::Invalid(errs));
         }
         Ok(Config {
             shards,
             cpus,
+            spin_before_park: Duration::from_micros(spin_us),
             bind_address,
             advertised_host,
             bootstrap_port,

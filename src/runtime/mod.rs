@@ -73,8 +73,11 @@ pub fn run(config: Config) -> Result<(), RuntimeError> {
     for shard_id in 0..config.shards {
         let cpu = config.cpus.get(shard_id).copied().unwrap_or(0);
         let (cfg, mesh, shard_stop, tx) = (config.clone(), mesh.clone(), stop.clone(), tx.clone());
-        let builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{shard_id}"));
+        if !config.spin_before_park.is_zero() {
+            builder = builder.spin_before_park(config.spin_before_park);
+        }
         let handle = builder
             .spawn(move || async move {
                 let res = shard_main(shard_id, cfg, mesh, shard_stop, tx.clone()).await;
