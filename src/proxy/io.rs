@@ -11,7 +11,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use bytes::BytesMut;
 use std::time::Duration;
 
 use futures_lite::future::or;
@@ -61,8 +60,72 @@ impl AsyncWrite for Half {
 
 /// Smallest read attempted; a read asks for at least this much room.
 const READ_CHUNK_MIN: usize = 4 * 1024;
-/// Largest single read.
-const READ_CHUNK_MAX: usize = 64 * 1024;
+/// Room a buffer keeps after a large frame has gone; more is released.
+const READ_KEEP_MAX: usize = 64 * 1024;
+
+/// A connection's read buffer: one allocation, always initialised, holding the unconsumed bytes
+/// `data[start..end]`.
+///
+/// Safe Rust cannot hand uninitialised memory to `read`, and zero-filling fresh room before each
+/// read would cost as much as a copy; this buffer is zeroed once when it grows and reused after.
+/// Consumed bytes only move the start; what is left of a partial frame is moved to the front when
+/// room runs out. Frames are forwarded by slicing it in place (no copy); only a frame that is
+/// rewritten is copied out ([`ReadBuf::take_frame`]). Dereferences to the unconsumed bytes.
+#[derive(Debug, Default)]
+pub struct ReadBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    /// An empty buffer; nothing is allocated until the first read.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Drops the first `n` unconsumed bytes.
+    pub fn advance(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.data.len() > READ_KEEP_MAX {
+                self.data.truncate(READ_KEEP_MAX);
+                self.data.shrink_to_fit();
+            }
+        }
+    }
+
+    /// Copies the first `n` unconsumed bytes out as `Bytes` and drops them from the buffer.
+    pub fn take_frame(&mut self, n: usize) -> bytes::Bytes {
+        let n = n.min(self.end - self.start);
+        let out = bytes::Bytes::copy_from_slice(&self.data[self.start..self.start + n]);
+        self.advance(n);
+        out
+    }
+
+    /// Free room after the unconsumed bytes, at least `want` bytes of it (compacting, then
+    /// growing; new room is zeroed once).
+    fn room(&mut self, want: usize) -> &mut [u8] {
+        if self.data.len() - self.end < want && self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.data.len() - self.end < want {
+            self.data.resize(self.end + want, 0);
+        }
+        &mut self.data[self.end..]
+    }
+}
+
+impl std::ops::Deref for ReadBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+}
 
 /// What one [`read_into`] call ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,28 +140,20 @@ pub enum ReadOutcome {
     TimedOut,
 }
 
-/// Reads once from `r`, appending to `buf`. `want` hints how many more bytes the current frame
-/// needs. The read gives way to `interrupt` completing (then [`ReadOutcome::Stopped`]) and to
+/// Reads once from `r`, appending to `buf`. `want` is how many more bytes the current frame
+/// needs (the read offers at least that much room, and all the room the buffer has). The read gives way to `interrupt` completing (then [`ReadOutcome::Stopped`]) and to
 /// `timeout`; either way `buf` keeps exactly the bytes received.
 ///
 /// Cancel-safe: if the returned future is dropped while pending, `buf` is left as it was.
 pub async fn read_into(
     r: &mut Half,
-    buf: &mut BytesMut,
+    buf: &mut ReadBuf,
     want: usize,
     interrupt: impl Future<Output = ()>,
     timeout: Option<Duration>,
 ) -> io::Result<ReadOutcome> {
-    let len = buf.len();
-    let chunk = want.clamp(READ_CHUNK_MIN, READ_CHUNK_MAX);
-    buf.reserve(chunk);
-    let room = (buf.capacity() - len).min(READ_CHUNK_MAX);
-    // Zero-fill the room we read into (safe Rust cannot hand uninitialised memory to `read`); the
-    // guard cuts `buf` back to what was received, also when this future is dropped mid-read.
-    let mut guard = Truncate { buf, keep: len };
-    guard.buf.resize(len + room, 0);
     let res = {
-        let dst = &mut guard.buf[len..];
+        let dst = buf.room(want.max(READ_CHUNK_MIN));
         let read = async { Some(r.read(dst).await) };
         let stopped = async {
             interrupt.await;
@@ -113,27 +168,16 @@ pub async fn read_into(
         };
         or(read, or(stopped, timed_out)).await
     };
+    // Bytes count as received only here, so a dropped future leaves `buf` as it was.
     match res {
         Some(Ok(0)) => Ok(ReadOutcome::Eof),
         Some(Ok(n)) => {
-            guard.keep = len + n;
+            buf.end += n;
             Ok(ReadOutcome::Data(n))
         }
         Some(Err(e)) if e.kind() == io::ErrorKind::TimedOut => Ok(ReadOutcome::TimedOut),
         Some(Err(e)) => Err(e),
         None => Ok(ReadOutcome::Stopped),
-    }
-}
-
-/// Truncates the buffer to `keep` bytes when dropped.
-struct Truncate<'a> {
-    buf: &'a mut BytesMut,
-    keep: usize,
-}
-
-impl Drop for Truncate<'_> {
-    fn drop(&mut self) {
-        self.buf.truncate(self.keep);
     }
 }
 
@@ -156,7 +200,9 @@ mod tests {
             let client = TcpStream::connect(addr).await.expect("connect");
             let mut server = listener.accept().await.expect("accept");
             let (mut r, _w) = split(client);
-            let mut buf = BytesMut::from(&b"ab"[..]);
+            let mut buf = ReadBuf::new();
+            buf.room(2)[..2].copy_from_slice(b"ab");
+            buf.end = 2;
 
             // Interrupted before any byte: Stopped, buffer unchanged.
             let out = read_into(&mut r, &mut buf, 10, async {}, None)
@@ -206,5 +252,29 @@ mod tests {
             assert_eq!(out, ReadOutcome::Eof);
             assert_eq!(&buf[..], b"abxyz");
         });
+    }
+
+    #[test]
+    fn read_buf_compacts_grows_and_releases() {
+        let mut b = ReadBuf::new();
+        let room = b.room(8);
+        assert!(room.len() >= 8);
+        room[..6].copy_from_slice(b"abcdef");
+        b.end = 6;
+        b.advance(4);
+        assert_eq!(&b[..], b"ef");
+        // Asking for more room than is free after the data compacts first: "ef" moves to 0.
+        let cap = b.data.len();
+        let room_len = b.room(cap - 2).len();
+        assert_eq!(b.start, 0);
+        assert_eq!(&b[..], b"ef");
+        assert!(room_len >= cap - 2);
+        assert_eq!(b.take_frame(2).as_ref(), b"ef");
+        assert!(b.is_empty());
+        // A large frame grows the buffer; once consumed, the room above 64 KiB is released.
+        b.room(1 << 20);
+        b.end = 1 << 20;
+        b.advance(1 << 20);
+        assert!(b.data.len() <= READ_KEEP_MAX);
     }
 }

@@ -14,7 +14,7 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{BufMut, BytesMut};
 use futures_lite::future::or;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
@@ -24,7 +24,7 @@ use crate::protocol::header::{self, HeaderError};
 use crate::protocol::rewrite::{self, node_endpoints, RewriteError, Rewritten};
 use crate::protocol::versions;
 use crate::proxy::inflight::{InFlight, InFlightQueue};
-use crate::proxy::io::{self as pio, Half, ReadOutcome};
+use crate::proxy::io::{self as pio, Half, ReadBuf, ReadOutcome};
 use crate::proxy::listener::Target;
 use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
@@ -201,7 +201,7 @@ async fn serve(
 ) -> Result<(), SessionError> {
     let cfg = shard.config.clone();
     let (mut client_r, mut client_w) = pio::split(client);
-    let mut cbuf = BytesMut::new();
+    let mut cbuf = ReadBuf::new();
 
     // 1. Wait for the first complete request before touching any broker: a client that
     //    connects and sends nothing costs no upstream connection.
@@ -248,7 +248,7 @@ async fn serve(
     };
     tracing::debug!(shard = shard.id, conn_id, upstream = %upstream_addr, "upstream attached");
     let (mut up_r, mut up_w) = pio::split(upstream);
-    let mut ubuf = BytesMut::new();
+    let mut ubuf = ReadBuf::new();
     let queue = InFlightQueue::default();
 
     // 3. Pump both ways until the request side ends (then everything in flight has been answered)
@@ -363,7 +363,7 @@ async fn request_pump(
     queue: &InFlightQueue,
     client_r: &mut Half,
     up_w: &mut Half,
-    cbuf: &mut BytesMut,
+    cbuf: &mut ReadBuf,
     conn_id: u64,
 ) -> Result<RequestEnd, SessionError> {
     let cfg = &shard.config;
@@ -438,7 +438,7 @@ async fn request_pump(
 }
 
 /// Writes the first `run` bytes of `buf` to `w` and drops them from `buf`.
-async fn write_run(w: &mut Half, buf: &mut BytesMut, run: &mut usize) -> Result<(), SessionError> {
+async fn write_run(w: &mut Half, buf: &mut ReadBuf, run: &mut usize) -> Result<(), SessionError> {
     if *run > 0 {
         w.write_all(&buf[..*run])
             .await
@@ -454,7 +454,7 @@ async fn response_pump(
     queue: &InFlightQueue,
     up_r: &mut Half,
     client_w: &mut Half,
-    ubuf: &mut BytesMut,
+    ubuf: &mut ReadBuf,
 ) -> Result<(), SessionError> {
     let max = shard.config.max_frame_bytes;
     loop {
@@ -501,7 +501,7 @@ async fn response_pump(
                 && !kip951_absent(api_key, api_version, &ubuf[run + 4..run + len])?
             {
                 write_client(client_w, ubuf, &mut run).await?;
-                let frame = ubuf.split_to(len).freeze();
+                let frame = ubuf.take_frame(len);
                 let payload = frame.slice(4..);
                 let mut map = shard.address_map();
                 let out = rewrite::rewrite_response(api_key, api_version, payload, &mut map)
@@ -576,7 +576,7 @@ fn kip951_absent(api_key: i16, api_version: i16, payload: &[u8]) -> Result<bool,
 /// Writes the first `run` bytes of `buf` to the client and drops them from `buf`.
 async fn write_client(
     w: &mut Half,
-    buf: &mut BytesMut,
+    buf: &mut ReadBuf,
     run: &mut usize,
 ) -> Result<(), SessionError> {
     if *run > 0 {
