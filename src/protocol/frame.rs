@@ -164,6 +164,47 @@ mod tests {
         Ok(out)
     }
 
+    /// Walks `wire`, delivered in the given chunks, the way the proxy does: frames are found in
+    /// place with [`peek_frame_len`] and consumed from the front of the buffer.
+    fn walk(wire: &[u8], cuts: &[usize], max: usize) -> Result<Vec<Bytes>, FrameError> {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut out = Vec::new();
+        let mut last = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&wire.len())) {
+            buf.extend_from_slice(&wire[last..cut]);
+            last = cut;
+            let mut at = 0;
+            while let Some(len) = peek_frame_len(&buf[at..], max)? {
+                out.push(Bytes::copy_from_slice(&buf[at..at + len]));
+                at += len;
+            }
+            buf.drain(..at);
+        }
+        assert!(buf.is_empty(), "bytes left over");
+        Ok(out)
+    }
+
+    #[test]
+    fn peek_walk_every_split_gives_same_frames() {
+        let payloads = vec![vec![1u8, 2, 3], vec![], vec![9; 17], vec![7]];
+        let wire = frames_of(&payloads);
+        let want = expected(&payloads);
+        let cuts: Vec<usize> = (1..wire.len()).collect();
+        assert_eq!(walk(&wire, &cuts, 1024).unwrap(), want);
+        for cut in 0..=wire.len() {
+            assert_eq!(walk(&wire, &[cut], 1024).unwrap(), want, "cut {cut}");
+        }
+        assert_eq!(
+            peek_frame_len(&[0xff, 0xff, 0xff, 0xff], 8),
+            Err(FrameError::Negative(-1))
+        );
+        assert_eq!(
+            peek_frame_len(&size_prefix(9), 8),
+            Err(FrameError::TooLarge { size: 9, max: 8 })
+        );
+        assert_eq!(peek_frame_len(&size_prefix(8), 8), Ok(None));
+    }
+
     fn expected(payloads: &[Vec<u8>]) -> Vec<Bytes> {
         payloads.iter().map(|p| encode_frame(p)).collect()
     }
@@ -242,6 +283,7 @@ mod tests {
             let mut cuts: Vec<usize> = cuts.drain(..).map(|i| i.index(wire.len() + 1)).collect();
             cuts.sort_unstable();
             prop_assert_eq!(feed(&wire, &cuts, 300).unwrap(), expected(&payloads));
+            prop_assert_eq!(walk(&wire, &cuts, 300).unwrap(), expected(&payloads));
         }
 
         #[test]
