@@ -604,6 +604,25 @@ func produceConsume(ctx context.Context, o *options, res result) error {
 	if err := o.ensureTopic(ctx, adm, o.topic); err != nil {
 		return err
 	}
+	// Partition leaders must sit on every broker, so the records travel through every one of
+	// Sluice's per-broker ports.
+	tmd, err := adm.Metadata(ctx, o.topic)
+	if err != nil {
+		return fmt.Errorf("topic metadata: %w", err)
+	}
+	leaderSet := map[int32]bool{}
+	for _, p := range tmd.Topics[o.topic].Partitions {
+		leaderSet[p.Leader] = true
+	}
+	leaders := make([]int, 0, len(leaderSet))
+	for l := range leaderSet {
+		leaders = append(leaders, int(l))
+	}
+	sort.Ints(leaders)
+	res["leaders"] = leaders
+	if want := min(o.expectBrokers, int(o.partitions)); o.expectBrokers > 0 && len(leaders) < want {
+		return fmt.Errorf("partition leaders on brokers %v only, expected all %d", leaders, o.expectBrokers)
+	}
 
 	prod, err := o.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {

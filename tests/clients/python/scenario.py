@@ -379,6 +379,13 @@ def produce_consume(ctx, res):
     admin = ctx.admin()
     res["broker_addrs"] = ctx.check_metadata("admin metadata", admin)
     ensure_topic(ctx, admin, a.topic)
+    # Partition leaders must sit on every broker, so the records travel through every one of
+    # Sluice's per-broker ports.
+    md = admin.list_topics(topic=a.topic, timeout=ctx.remaining(10))
+    leaders = sorted({p.leader for p in md.topics[a.topic].partitions.values()})
+    res["leaders"] = leaders
+    if a.expect_brokers and len(leaders) < min(a.expect_brokers, a.partitions):
+        raise Fail("partition leaders on brokers %s only, expected all %d" % (leaders, a.expect_brokers))
 
     prod = ctx.producer()
     want = produce(ctx, prod, a.topic, make_records("pc-" + ctx.run_id, a.records))
