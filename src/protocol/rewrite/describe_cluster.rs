@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use kafka_protocol::messages::DescribeClusterResponse;
 
-use super::{map_endpoint, AddressMap, Ctx, RewriteError, Rewritten};
+use super::{map_entries, AddressMap, Ctx, RewriteError, Rewritten};
 use crate::protocol::wire::{always, since, Schema, Struct, Ty, BOOL, I16, I32, I8};
 
 static BROKER: Struct = Struct {
@@ -50,16 +50,9 @@ pub(super) fn rewrite(
     if msg.brokers.is_empty() {
         return Ok(Rewritten::Unchanged);
     }
-    msg.brokers.retain_mut(
-        |b| match map_endpoint(map, b.broker_id.0, &b.host, b.port) {
-            Some((host, port)) => {
-                b.host = host;
-                b.port = port;
-                true
-            }
-            None => false,
-        },
-    );
+    map_entries(map, &mut msg.brokers, |b| {
+        (b.broker_id.0, &mut b.host, &mut b.port)
+    });
     ctx.encode(&payload, body_offset, &msg)
         .map(Rewritten::Replaced)
 }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use kafka_protocol::messages::MetadataResponse;
 
-use super::{map_endpoint, AddressMap, Ctx, RewriteError, Rewritten};
+use super::{map_entries, AddressMap, Ctx, RewriteError, Rewritten};
 use crate::protocol::wire::{always, since, Field, Schema, Struct, Ty, BOOL, I16, I32, UUID};
 
 static BROKER: Struct = Struct {
@@ -76,15 +76,9 @@ pub(super) fn rewrite(
     if msg.brokers.is_empty() {
         return Ok(Rewritten::Unchanged);
     }
-    msg.brokers
-        .retain_mut(|b| match map_endpoint(map, b.node_id.0, &b.host, b.port) {
-            Some((host, port)) => {
-                b.host = host;
-                b.port = port;
-                true
-            }
-            None => false,
-        });
+    map_entries(map, &mut msg.brokers, |b| {
+        (b.node_id.0, &mut b.host, &mut b.port)
+    });
     ctx.encode(&payload, body_offset, &msg)
         .map(Rewritten::Replaced)
 }

@@ -276,6 +276,29 @@ pub(crate) fn map_endpoint(
         .map(|(h, p)| (StrBytes::from_string(h), p))
 }
 
+/// The endpoint fields of one broker entry of a response: node id, host, port.
+pub(crate) type EndpointOf<T> = fn(&mut T) -> (i32, &mut StrBytes, &mut i32);
+
+/// Rewrites every broker entry of `entries` in place through `map`; entries without a gateway
+/// address are dropped (never leaked). Shared by every response that lists brokers.
+pub(crate) fn map_entries<T>(
+    map: &mut dyn AddressMap,
+    entries: &mut Vec<T>,
+    endpoint: EndpointOf<T>,
+) {
+    entries.retain_mut(|e| {
+        let (node_id, host, port) = endpoint(e);
+        match map_endpoint(map, node_id, host, *port) {
+            Some((h, p)) => {
+                *host = h;
+                *port = p;
+                true
+            }
+            None => false,
+        }
+    });
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) mod test_util {

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{ShareAcknowledgeResponse, ShareFetchResponse};
 
-use super::{map_endpoint, AddressMap, Ctx, RewriteError, Rewritten};
+use super::{map_entries, AddressMap, Ctx, RewriteError, Rewritten};
 use crate::protocol::versions::keys;
 use crate::protocol::wire::{always, Schema, Struct, Ty, I16, I32, I64, UUID};
 
@@ -95,20 +95,6 @@ pub(crate) static SHARE_ACKNOWLEDGE: Schema = Schema {
     flexible_from: 0,
 };
 
-/// Applies the map to one endpoint list (works for both messages' NodeEndpoint types).
-macro_rules! map_endpoints {
-    ($map:expr, $eps:expr) => {
-        $eps.retain_mut(|e| match map_endpoint($map, e.node_id.0, &e.host, e.port) {
-            Some((host, port)) => {
-                e.host = host;
-                e.port = port;
-                true
-            }
-            None => false,
-        })
-    };
-}
-
 pub(super) fn rewrite(
     ctx: &Ctx,
     payload: Bytes,
@@ -120,7 +106,9 @@ pub(super) fn rewrite(
         if msg.node_endpoints.is_empty() {
             return Ok(Rewritten::Unchanged);
         }
-        map_endpoints!(map, msg.node_endpoints);
+        map_entries(map, &mut msg.node_endpoints, |e| {
+            (e.node_id.0, &mut e.host, &mut e.port)
+        });
         ctx.encode(&payload, body_offset, &msg)
             .map(Rewritten::Replaced)
     } else {
@@ -129,7 +117,9 @@ pub(super) fn rewrite(
         if msg.node_endpoints.is_empty() {
             return Ok(Rewritten::Unchanged);
         }
-        map_endpoints!(map, msg.node_endpoints);
+        map_entries(map, &mut msg.node_endpoints, |e| {
+            (e.node_id.0, &mut e.host, &mut e.port)
+        });
         ctx.encode(&payload, body_offset, &msg)
             .map(Rewritten::Replaced)
     }
