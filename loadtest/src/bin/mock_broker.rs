@@ -55,6 +55,10 @@ struct Args {
     /// Listener ports, one broker node id per port (0 = ephemeral).
     #[arg(long, value_delimiter = ',', default_value = "19092")]
     ports: Vec<u16>,
+    /// Ports advertised in Metadata/FindCoordinator instead of the listening ones, one per
+    /// `--ports` entry (e.g. the ports of a TCP proxy in front of this broker).
+    #[arg(long, value_delimiter = ',')]
+    advertised_ports: Option<Vec<u16>>,
     /// Node id of the first port; the next ports get the following ids.
     #[arg(long, default_value_t = 1)]
     node_id_base: i32,
@@ -124,6 +128,7 @@ fn main() -> Result<()> {
         nodes.push((args.node_id_base + i as i32, l.local_addr()?.port()));
         listeners.push(l);
     }
+    let advertised = advertised_nodes(&nodes, args.advertised_ports.as_deref())?;
     let synthetic = (args.synthetic_fetch || args.log_cap_mib == 0).then(|| {
         let spec = BatchSpec {
             records: args.synthetic_records.max(1),
@@ -138,7 +143,7 @@ fn main() -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.bind.clone());
     let broker = Arc::new(Broker {
-        nodes: nodes.clone(),
+        nodes: advertised.clone(),
         host: StrBytes::from_string(host.clone()),
         partitions: args.partitions,
         produce_delay: Duration::from_micros(args.produce_delay_us),
@@ -154,6 +159,13 @@ fn main() -> Result<()> {
         .map(|(id, port)| format!("{host}:{port} (node {id})"))
         .collect();
     println!("listening on {}", addrs.join(", "));
+    if args.advertised_ports.is_some() {
+        let adv: Vec<String> = advertised
+            .iter()
+            .map(|(id, port)| format!("{host}:{port} (node {id})"))
+            .collect();
+        println!("advertising {}", adv.join(", "));
+    }
     let mut handles = Vec::new();
     for (l, (node_id, _)) in listeners.into_iter().zip(nodes) {
         let b = broker.clone();
@@ -163,6 +175,24 @@ fn main() -> Result<()> {
         let _ = h.join();
     }
     Ok(())
+}
+
+/// The (node id, port) pairs to advertise: the listening ports, or `advertised` (one per node).
+fn advertised_nodes(nodes: &[(i32, u16)], advertised: Option<&[u16]>) -> Result<Vec<(i32, u16)>> {
+    match advertised {
+        None => Ok(nodes.to_vec()),
+        Some(ports) if ports.len() != nodes.len() => bail!(
+            "--advertised-ports has {} ports, --ports has {}",
+            ports.len(),
+            nodes.len()
+        ),
+        Some(ports) if ports.contains(&0) => bail!("--advertised-ports cannot contain 0"),
+        Some(ports) => Ok(nodes
+            .iter()
+            .zip(ports)
+            .map(|((id, _), port)| (*id, *port))
+            .collect()),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -509,4 +539,21 @@ fn synthetic(tpl: &Bytes, n: i64, offset: i64, limit: usize, first: bool) -> Byt
         base += n;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertised_nodes;
+
+    #[test]
+    fn advertised_ports_replace_listening_ports_in_order() {
+        let nodes = [(1, 40001), (2, 40002)];
+        assert_eq!(advertised_nodes(&nodes, None).unwrap(), nodes.to_vec());
+        assert_eq!(
+            advertised_nodes(&nodes, Some(&[9101, 9102])).unwrap(),
+            vec![(1, 9101), (2, 9102)]
+        );
+        assert!(advertised_nodes(&nodes, Some(&[9101])).is_err());
+        assert!(advertised_nodes(&nodes, Some(&[9101, 0])).is_err());
+    }
 }
