@@ -11,81 +11,20 @@
 
 use std::time::Duration;
 
-use super::cluster::{shared, KafkaCluster};
-use super::conn_guard::{ConnGuard, Report};
-use super::scenario::{JavaScenario, Outcome};
-use super::sluice::Sluice;
+use super::cluster::shared;
+use super::conn_guard::ConnGuard;
+use super::scenario::JavaScenario;
+use super::target::{stop_named_leader, Target};
 use super::{json_field, unique_name};
 
-/// Shards Sluice runs with in these tests (CI machines have 2 cores).
-const SHARDS: u32 = 2;
-
-fn direct_mode() -> bool {
-    std::env::var("SLUICE_IT_DIRECT").is_ok_and(|v| v == "1")
-}
-
-/// Where a scenario's client connects: Sluice, or (harness check) the brokers themselves.
-struct Target {
-    sluice: Option<Sluice>,
-    bootstrap: String,
-    forbid_ports: String,
-}
-
-impl Target {
-    fn new(cluster: &KafkaCluster) -> Target {
-        if direct_mode() {
-            Target {
-                sluice: None,
-                bootstrap: cluster.bootstrap_client(),
-                forbid_ports: String::new(),
-            }
-        } else {
-            let sluice = Sluice::start(cluster, SHARDS);
-            let forbid = cluster
-                .all_ports()
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            Target {
-                bootstrap: sluice.bootstrap(),
-                sluice: Some(sluice),
-                forbid_ports: forbid,
-            }
-        }
-    }
-
-    fn scenario(&self, name: &str, topic_prefix: &str) -> JavaScenario {
-        let mut s =
-            JavaScenario::new(name, &self.bootstrap).arg("topic", unique_name(topic_prefix));
-        if !self.forbid_ports.is_empty() {
-            s = s.arg("forbid-ports", &self.forbid_ports);
-        }
-        s
-    }
-
-    /// Asserts the guard's verdict: through Sluice, only Sluice connected to the brokers; directly,
-    /// only the client did (and the guard saw it).
-    fn check_guard(&mut self, report: &Report, clients: &[&Outcome]) {
-        match self.sluice.as_mut() {
-            Some(s) => {
-                assert!(
-                    s.is_running(),
-                    "Sluice exited during the scenario:\n{}",
-                    s.log_tail(60)
-                );
-                report.assert_only(s.pid());
-            }
-            None => {
-                let pids: std::collections::BTreeSet<u32> = clients.iter().map(|c| c.pid).collect();
-                assert_eq!(
-                    report.pids(),
-                    pids,
-                    "direct mode: the guard must see exactly the clients' connections: {report:?}"
-                );
-            }
-        }
-    }
+/// Scenario `name` of the Java client against `target`, on a fresh topic named after `topic_prefix`.
+fn scenario(target: &Target, name: &str, topic_prefix: &str) -> JavaScenario {
+    target
+        .scenario_args(topic_prefix)
+        .into_iter()
+        .fold(JavaScenario::new(name, &target.bootstrap), |s, (k, v)| {
+            s.arg(k, v)
+        })
 }
 
 /// Runs one scenario through a fresh Sluice on the shared cluster; returns its JSON result line.
@@ -93,8 +32,7 @@ fn run_scenario(name: &str, configure: impl FnOnce(JavaScenario) -> JavaScenario
     let cluster = shared();
     let mut target = Target::new(&cluster);
     let guard = ConnGuard::start(&cluster.client_ports());
-    let scenario = configure(target.scenario(name, name));
-    let outcome = scenario.run();
+    let outcome = configure(scenario(&target, name, name)).run();
     let report = guard.finish();
     let line = outcome.assert_ok().to_string();
     target.check_guard(&report, &[&outcome]);
@@ -178,28 +116,17 @@ fn leader_change(crash: bool) {
     let mut target = Target::new(&cluster);
     let guard = ConnGuard::start(&cluster.client_ports());
     let mut stopped = None;
-    let outcome = target
-        .scenario(
-            "leader-change",
-            if crash {
-                "leader-crash"
-            } else {
-                "leader-change"
-            },
-        )
-        .timeout(Duration::from_secs(240))
-        .run_interactive(|line| {
-            let leader = json_field(line, "leader")?.parse::<u32>().ok()?;
-            if crash {
-                eprintln!("[it] killing broker {leader}, the leader of partition 0");
-                cluster.kill_broker(leader);
-            } else {
-                eprintln!("[it] stopping broker {leader}, the leader of partition 0");
-                cluster.stop_broker(leader);
-            }
-            stopped = Some(leader);
-            Some("go".to_string())
-        });
+    let outcome = scenario(
+        &target,
+        "leader-change",
+        if crash {
+            "leader-crash"
+        } else {
+            "leader-change"
+        },
+    )
+    .timeout(Duration::from_secs(240))
+    .run_interactive(|line| stop_named_leader(&mut cluster, crash, &mut stopped, line));
     let line = outcome.assert_ok().to_string();
     let stopped = stopped.expect("scenario never named the leader");
     assert_eq!(
@@ -209,8 +136,7 @@ fn leader_change(crash: bool) {
 
     // The broker returns; Sluice must serve it again.
     cluster.start_broker(stopped);
-    let again = target
-        .scenario("produce-consume", "after-restart")
+    let again = scenario(&target, "produce-consume", "after-restart")
         .arg("records", 600)
         .run();
     let report = guard.finish();

@@ -8,6 +8,7 @@ pub mod robustness;
 pub mod scenario;
 pub mod shutdown;
 pub mod sluice;
+pub mod target;
 
 use std::fs;
 use std::io::{self, Read};

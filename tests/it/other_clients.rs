@@ -12,19 +12,16 @@
 //! `java.rs`: a fresh Sluice (or, with `SLUICE_IT_DIRECT=1`, the brokers themselves) in front of the
 //! shared cluster, [`ConnGuard`] watching the brokers' client ports.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::cluster::{shared, KafkaCluster};
+use super::cluster::shared;
 use super::conn_guard::{ConnGuard, Report};
-use super::scenario::Outcome;
-use super::sluice::Sluice;
-use super::{json_field, unique_name};
+use super::json_field;
+use super::scenario::{run_client, Outcome};
+use super::target::{stop_named_leader, Target};
 
 /// Which client program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,93 +165,20 @@ impl OtherScenario {
     /// Runs to completion (or until killed 30 s past the scenario's deadline); `on_line` sees every
     /// stdout line as it comes and may answer with a line for the client's stdin (the
     /// `leader-change` handshake), as [`super::scenario::JavaScenario::run_interactive`] does.
-    pub fn run_interactive(&self, mut on_line: impl FnMut(&str) -> Option<String>) -> Outcome {
+    pub fn run_interactive(&self, on_line: impl FnMut(&str) -> Option<String>) -> Outcome {
         let mut cmd = self.client.command();
         cmd.arg(&self.name)
             .args(&self.args)
             .arg("--timeout-ms")
-            .arg(self.timeout.as_millis().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let started = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start {} scenario {}: {e}",
-                self.client.name(),
-                self.name
-            )
-        });
-        let pid = child.id();
-        let mut stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel::<String>();
-        let out_thread = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let err_thread = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let hard_deadline = started + self.timeout + Duration::from_secs(30);
-        let mut lines = Vec::new();
-        let mut killed = false;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(line) => {
-                    if let Some(answer) = on_line(&line) {
-                        if let Some(w) = stdin.as_mut() {
-                            // The client may have failed already; its outcome says why.
-                            let _ = writeln!(w, "{answer}").and_then(|_| w.flush());
-                        }
-                    }
-                    lines.push(line);
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if Instant::now() > hard_deadline && !killed {
-                        let _ = child.kill();
-                        killed = true;
-                    }
-                }
-            }
-        }
-        drop(stdin);
-        // stdout closed; the process may still be exiting (or a child of it holds the pipe).
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {
-                    if Instant::now() > hard_deadline && !killed {
-                        let _ = child.kill();
-                        killed = true;
-                    }
-                    thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!(
-                    "wait for {} scenario {}: {e}",
-                    self.client.name(),
-                    self.name
-                ),
-            }
-        };
-        let _ = out_thread.join();
-        let stderr = err_thread.join().unwrap_or_default();
-        Outcome {
-            scenario: format!("{} {}", self.client.name(), self.name),
-            code: if killed { None } else { status.code() },
-            stdout: lines,
-            stderr,
-            pid,
-            elapsed: started.elapsed(),
-        }
+            .arg(self.timeout.as_millis().to_string());
+        run_client(
+            cmd,
+            &format!("{} scenario {}", self.client.name(), self.name),
+            format!("{} {}", self.client.name(), self.name),
+            self.timeout,
+            false,
+            on_line,
+        )
     }
 }
 
@@ -304,73 +228,16 @@ pub fn run_franz(scenario: &str, bootstrap: &str, topic: &str, extra: &[&str]) -
 // ------------------------------------------------------------------------------------------------
 // Tests: as in java.rs, through a fresh Sluice (2 shards), or directly with SLUICE_IT_DIRECT=1.
 
-const SHARDS: u32 = 2;
-
-fn direct_mode() -> bool {
-    std::env::var("SLUICE_IT_DIRECT").is_ok_and(|v| v == "1")
-}
-
-/// Where the scenario clients connect: a fresh Sluice in front of the cluster, or (direct mode) the
-/// brokers themselves.
-struct Target {
-    sluice: Option<Sluice>,
-    bootstrap: String,
-    /// The brokers' own ports, which a client must never learn (empty in direct mode).
-    forbid_ports: String,
-}
-
-impl Target {
-    fn new(cluster: &KafkaCluster) -> Target {
-        match (!direct_mode()).then(|| Sluice::start(cluster, SHARDS)) {
-            Some(s) => Target {
-                bootstrap: s.bootstrap(),
-                sluice: Some(s),
-                forbid_ports: cluster
-                    .all_ports()
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            },
-            None => Target {
-                sluice: None,
-                bootstrap: cluster.bootstrap_client(),
-                forbid_ports: String::new(),
-            },
-        }
-    }
-
-    /// Scenario `name` of `client` on a fresh topic named after `topic_prefix`.
-    fn scenario(&self, client: Client, name: &str, topic_prefix: &str) -> OtherScenario {
-        let mut s = OtherScenario::new(client, name, &self.bootstrap).arg(
-            "topic",
-            unique_name(&format!("{}-{topic_prefix}", client.name())),
-        );
-        if !self.forbid_ports.is_empty() {
-            s = s.arg("forbid-ports", &self.forbid_ports);
-        }
-        s
-    }
-
-    /// Asserts the guard's verdict: through Sluice, only Sluice connected to the brokers (and it is
-    /// still running); directly, exactly the clients did.
-    fn check_guard(&mut self, report: &Report, clients: &[&Outcome]) {
-        match self.sluice.as_mut() {
-            Some(s) => {
-                assert!(
-                    s.is_running(),
-                    "Sluice exited during the scenario:\n{}",
-                    s.log_tail(60)
-                );
-                report.assert_only(s.pid());
-            }
-            None => assert_eq!(
-                report.pids(),
-                clients.iter().map(|c| c.pid).collect(),
-                "direct mode: the guard must see exactly the clients' connections: {report:?}"
-            ),
-        }
-    }
+/// Scenario `name` of `client` against `target`, on a fresh topic named after the client and
+/// `topic_prefix`.
+fn scenario(target: &Target, client: Client, name: &str, topic_prefix: &str) -> OtherScenario {
+    target
+        .scenario_args(&format!("{}-{topic_prefix}", client.name()))
+        .into_iter()
+        .fold(
+            OtherScenario::new(client, name, &target.bootstrap),
+            |s, (k, v)| s.arg(k, v),
+        )
 }
 
 /// Runs one scenario of `client` against the shared cluster (through Sluice unless in direct mode),
@@ -383,7 +250,7 @@ fn run_through_sluice(
     let cluster = shared();
     let mut target = Target::new(&cluster);
     let guard = ConnGuard::start(&cluster.client_ports());
-    let outcome = configure(target.scenario(client, name, name)).run();
+    let outcome = configure(scenario(&target, client, name, name)).run();
     let report: Report = guard.finish();
     let line = assert_ok(&outcome);
     target.check_guard(&report, &[&outcome]);
@@ -400,24 +267,9 @@ fn leader_change(client: Client, crash: bool) {
     let mut target = Target::new(&cluster);
     let guard = ConnGuard::start(&cluster.client_ports());
     let mut stopped = None;
-    let outcome = target
-        .scenario(client, "leader-change", "leader-change")
+    let outcome = scenario(&target, client, "leader-change", "leader-change")
         .timeout(Duration::from_secs(240))
-        .run_interactive(|line| {
-            if stopped.is_some() {
-                return None;
-            }
-            let leader = json_field(line, "leader")?.parse::<u32>().ok()?;
-            if crash {
-                eprintln!("[it] killing broker {leader}, the leader of partition 0");
-                cluster.kill_broker(leader);
-            } else {
-                eprintln!("[it] stopping broker {leader}, the leader of partition 0");
-                cluster.stop_broker(leader);
-            }
-            stopped = Some(leader);
-            Some("go".to_string())
-        });
+        .run_interactive(|line| stop_named_leader(&mut cluster, crash, &mut stopped, line));
     let line = assert_ok(&outcome);
     let stopped = stopped.expect("scenario never named the leader");
     assert_eq!(
@@ -427,8 +279,7 @@ fn leader_change(client: Client, crash: bool) {
 
     // The broker returns; Sluice must serve it again.
     cluster.start_broker(stopped);
-    let again = target
-        .scenario(client, "produce-consume", "after-restart")
+    let again = scenario(&target, client, "produce-consume", "after-restart")
         .arg("records", 600)
         .run();
     let report = guard.finish();

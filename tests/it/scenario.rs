@@ -148,7 +148,7 @@ impl JavaScenario {
 
     /// Runs to completion; `on_line` sees every stdout line as it comes and may answer with a line
     /// for the client's stdin (the `leader-change` handshake).
-    pub fn run_interactive(&self, mut on_line: impl FnMut(&str) -> Option<String>) -> Outcome {
+    pub fn run_interactive(&self, on_line: impl FnMut(&str) -> Option<String>) -> Outcome {
         let install = Install::get();
         let mut cmd = install.scenario_command();
         cmd.arg(&self.name);
@@ -157,73 +157,105 @@ impl JavaScenario {
         }
         cmd.arg("--timeout-ms")
             .arg(self.timeout.as_millis().to_string());
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start Java scenario {}: {e}", self.name));
-        let pid = child.id();
-        if self.harness_probe {
-            conn_guard::exempt_pid(pid);
-        }
-        let mut stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel::<String>();
-        let out_thread = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                match line {
-                    Ok(l) => {
-                        if tx.send(l).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-        });
-        let err_thread = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let hard_deadline = started + self.timeout + Duration::from_secs(30);
-        let mut lines = Vec::new();
-        let mut killed = false;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    if let Some(answer) = on_line(&line) {
-                        if let Some(w) = stdin.as_mut() {
-                            // The client may have failed already; its outcome says why.
-                            let _ = writeln!(w, "{answer}").and_then(|_| w.flush());
-                        }
-                    }
-                    lines.push(line);
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if Instant::now() > hard_deadline && !killed {
-                        let _ = child.kill();
-                        killed = true;
-                    }
-                }
+        run_client(
+            cmd,
+            &format!("Java scenario {}", self.name),
+            self.name.clone(),
+            self.timeout,
+            self.harness_probe,
+            on_line,
+        )
+    }
+}
+
+/// Runs a scenario client `cmd` (its stdin, stdout and stderr are piped here) to completion, or
+/// kills it 30 s past `timeout`, the scenario's own deadline. `on_line` sees every stdout line as it
+/// comes and may answer with a line for the client's stdin (the `leader-change` handshake).
+/// `label` names the run in panics (`Java scenario produce-consume`), `scenario` in the
+/// [`Outcome`]; `harness_probe` leaves the client's connections out of [`conn_guard`]'s report.
+pub fn run_client(
+    mut cmd: Command,
+    label: &str,
+    scenario: String,
+    timeout: Duration,
+    harness_probe: bool,
+    mut on_line: impl FnMut(&str) -> Option<String>,
+) -> Outcome {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+    let pid = child.id();
+    if harness_probe {
+        conn_guard::exempt_pid(pid);
+    }
+    let mut stdin = child.stdin.take();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel::<String>();
+    let out_thread = thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
             }
         }
-        drop(stdin);
-        let status = child.wait().expect("wait for Java scenario");
-        let _ = out_thread.join();
-        let stderr = err_thread.join().unwrap_or_default();
-        Outcome {
-            scenario: self.name.clone(),
-            code: if killed { None } else { status.code() },
-            stdout: lines,
-            stderr,
-            pid,
-            elapsed: started.elapsed(),
+    });
+    let err_thread = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let hard_deadline = started + timeout + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    let mut killed = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                if let Some(answer) = on_line(&line) {
+                    if let Some(w) = stdin.as_mut() {
+                        // The client may have failed already; its outcome says why.
+                        let _ = writeln!(w, "{answer}").and_then(|_| w.flush());
+                    }
+                }
+                lines.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() > hard_deadline && !killed {
+                    let _ = child.kill();
+                    killed = true;
+                }
+            }
         }
+    }
+    drop(stdin);
+    // stdout closed; the process may still be exiting (or a child of it holds the pipe).
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {
+                if Instant::now() > hard_deadline && !killed {
+                    let _ = child.kill();
+                    killed = true;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("wait for {label}: {e}"),
+        }
+    };
+    let _ = out_thread.join();
+    let stderr = err_thread.join().unwrap_or_default();
+    Outcome {
+        scenario,
+        code: if killed { None } else { status.code() },
+        stdout: lines,
+        stderr,
+        pid,
+        elapsed: started.elapsed(),
     }
 }
 
