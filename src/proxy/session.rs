@@ -282,20 +282,12 @@ async fn connect_upstream(
 ) -> Result<(TcpStream, String), SessionError> {
     match target {
         Target::Bootstrap => {
-            let mut candidates = shard.config.bootstrap_servers.clone();
-            for (_, a) in shard.topology.borrow().nodes() {
-                if !candidates.iter().any(|c| c == a) {
-                    candidates.push(a.to_string());
-                }
-            }
+            let candidates = shard.any_broker_candidates();
             for a in &candidates {
                 if let Some(s) = shard.pool.take(a) {
                     return Ok((s, a.clone()));
                 }
             }
-            // Spread bootstrap connections over the servers.
-            let n = candidates.len().max(1);
-            candidates.rotate_left((shard.next_conn_id() as usize) % n);
             shard
                 .connector
                 .connect_any(&candidates)

@@ -51,6 +51,7 @@ pub struct Shard {
     accepted: Cell<u64>,
     session_ended: Notify,
     next_conn_id: Cell<u64>,
+    bootstrap_turn: Cell<usize>,
     broadcast: RefCell<Option<Broadcast>>,
     me: Weak<Shard>,
 }
@@ -74,6 +75,7 @@ impl Shard {
             accepted: Cell::new(0),
             session_ended: Notify::default(),
             next_conn_id: Cell::new(0),
+            bootstrap_turn: Cell::new(0),
             broadcast: RefCell::new(None),
             me: me.clone(),
         })
@@ -89,6 +91,23 @@ impl Shard {
         let n = self.next_conn_id.get() + 1;
         self.next_conn_id.set(n);
         ((self.id as u64) << 48) | n
+    }
+
+    /// Upstream addresses that can serve a request for any broker: the bootstrap servers, then
+    /// every broker this shard knows, starting at a different one each call (round robin) so
+    /// bootstrap connections spread over the cluster. Failover walks the rest of the list.
+    pub fn any_broker_candidates(&self) -> Vec<String> {
+        let mut candidates = self.config.bootstrap_servers.clone();
+        for (_, a) in self.topology.borrow().nodes() {
+            if !candidates.iter().any(|c| c == a) {
+                candidates.push(a.to_string());
+            }
+        }
+        let turn = self.bootstrap_turn.get();
+        self.bootstrap_turn.set(turn.wrapping_add(1));
+        let n = candidates.len().max(1);
+        candidates.rotate_left(turn % n);
+        candidates
     }
 
     /// Client connections open on this shard.

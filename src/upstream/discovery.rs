@@ -64,12 +64,7 @@ pub fn metadata_request(correlation_id: i32) -> Result<BytesMut, DiscoveryError>
 /// # Errors
 /// [`DiscoveryError`] when no broker answers or the answer cannot be read.
 pub async fn discover(shard: &Rc<Shard>) -> Result<usize, DiscoveryError> {
-    let mut candidates = shard.config.bootstrap_servers.clone();
-    for (_, a) in shard.topology.borrow().nodes() {
-        if !candidates.iter().any(|c| c == a) {
-            candidates.push(a.to_string());
-        }
-    }
+    let candidates = shard.any_broker_candidates();
     let (mut stream, addr) = shard.connector.connect_any(&candidates).await?;
     let corr = 1;
     stream.write_all(&metadata_request(corr)?).await?;
