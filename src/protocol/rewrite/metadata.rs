@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use kafka_protocol::messages::MetadataResponse;
 
-use super::{map_entries, AddressMap, Ctx, RewriteError, Rewritten};
+use super::{rewrite_broker_list, AddressMap, Ctx, RewriteError, Rewritten};
 use crate::protocol::wire::{always, since, Field, Schema, Struct, Ty, BOOL, I16, I32, UUID};
 
 static BROKER: Struct = Struct {
@@ -72,15 +72,15 @@ pub(super) fn rewrite(
     body_offset: usize,
     map: &mut dyn AddressMap,
 ) -> Result<Rewritten, RewriteError> {
-    let mut msg: MetadataResponse = ctx.decode(&payload, body_offset, &SCHEMA)?;
-    if msg.brokers.is_empty() {
-        return Ok(Rewritten::Unchanged);
-    }
-    map_entries(map, &mut msg.brokers, |b| {
-        (b.node_id.0, &mut b.host, &mut b.port)
-    });
-    ctx.encode(&payload, body_offset, &msg)
-        .map(Rewritten::Replaced)
+    rewrite_broker_list(
+        ctx,
+        &payload,
+        body_offset,
+        &SCHEMA,
+        map,
+        |m: &mut MetadataResponse| &mut m.brokers,
+        |b| (b.node_id.0, &mut b.host, &mut b.port),
+    )
 }
 
 #[cfg(test)]

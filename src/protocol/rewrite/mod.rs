@@ -276,6 +276,28 @@ pub(crate) fn map_endpoint(
         .map(|(h, p)| (StrBytes::from_string(h), p))
 }
 
+/// Decodes a response whose addresses are one broker list, rewrites that list with `map`, and
+/// re-encodes it behind the original header; `Unchanged` when the list is empty. `list` picks the
+/// list out of the message, `endpoint` the fields out of an entry.
+pub(crate) fn rewrite_broker_list<M: Decodable + Encodable, T>(
+    ctx: &Ctx,
+    payload: &Bytes,
+    body_offset: usize,
+    schema: &Schema,
+    map: &mut dyn AddressMap,
+    list: fn(&mut M) -> &mut Vec<T>,
+    endpoint: EndpointOf<T>,
+) -> Result<Rewritten, RewriteError> {
+    let mut msg: M = ctx.decode(payload, body_offset, schema)?;
+    let entries = list(&mut msg);
+    if entries.is_empty() {
+        return Ok(Rewritten::Unchanged);
+    }
+    map_entries(map, entries, endpoint);
+    ctx.encode(payload, body_offset, &msg)
+        .map(Rewritten::Replaced)
+}
+
 /// The endpoint fields of one broker entry of a response: node id, host, port.
 pub(crate) type EndpointOf<T> = fn(&mut T) -> (i32, &mut StrBytes, &mut i32);
 

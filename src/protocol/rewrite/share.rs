@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{ShareAcknowledgeResponse, ShareFetchResponse};
 
-use super::{map_entries, AddressMap, Ctx, RewriteError, Rewritten};
+use super::{rewrite_broker_list, AddressMap, Ctx, RewriteError, Rewritten};
 use crate::protocol::versions::keys;
 use crate::protocol::wire::{always, Schema, Struct, Ty, I16, I32, I64, UUID};
 
@@ -102,26 +102,25 @@ pub(super) fn rewrite(
     map: &mut dyn AddressMap,
 ) -> Result<Rewritten, RewriteError> {
     if ctx.api_key == keys::SHARE_FETCH {
-        let mut msg: ShareFetchResponse = ctx.decode(&payload, body_offset, &SHARE_FETCH)?;
-        if msg.node_endpoints.is_empty() {
-            return Ok(Rewritten::Unchanged);
-        }
-        map_entries(map, &mut msg.node_endpoints, |e| {
-            (e.node_id.0, &mut e.host, &mut e.port)
-        });
-        ctx.encode(&payload, body_offset, &msg)
-            .map(Rewritten::Replaced)
+        rewrite_broker_list(
+            ctx,
+            &payload,
+            body_offset,
+            &SHARE_FETCH,
+            map,
+            |m: &mut ShareFetchResponse| &mut m.node_endpoints,
+            |e| (e.node_id.0, &mut e.host, &mut e.port),
+        )
     } else {
-        let mut msg: ShareAcknowledgeResponse =
-            ctx.decode(&payload, body_offset, &SHARE_ACKNOWLEDGE)?;
-        if msg.node_endpoints.is_empty() {
-            return Ok(Rewritten::Unchanged);
-        }
-        map_entries(map, &mut msg.node_endpoints, |e| {
-            (e.node_id.0, &mut e.host, &mut e.port)
-        });
-        ctx.encode(&payload, body_offset, &msg)
-            .map(Rewritten::Replaced)
+        rewrite_broker_list(
+            ctx,
+            &payload,
+            body_offset,
+            &SHARE_ACKNOWLEDGE,
+            map,
+            |m: &mut ShareAcknowledgeResponse| &mut m.node_endpoints,
+            |e| (e.node_id.0, &mut e.host, &mut e.port),
+        )
     }
 }
 
