@@ -11,7 +11,9 @@
 #      list or range, e.g. "2,3"), SYSTEMS (default "direct sluice haproxy kroxylicious kafka-proxy"),
 #      PEERS_DIR (default ~/.cache/sluice), KROXYLICIOUS_VERSION (default 0.13.0), BASE_PORT
 #      (default: a free one picked at random in 10000 to the ephemeral range; the gateways listen on BASE_PORT..+3 and
-#      BASE_PORT+101..+102), SPIN_US (Sluice runtime.spin_before_park_us, default 0).
+#      BASE_PORT+101..+102), SPIN_US (Sluice runtime.spin_before_park_us, default 0), SHARDS (Sluice
+#      shards, default 1, pinned to the first SHARDS of GATEWAY_CPUS).
+# Direct vs Sluice only: SYSTEMS="direct sluice" loadtest/scripts/compare.sh ...
 set -euo pipefail
 BIN="${BIN:-target/release}"
 OUT="${OUT:-/tmp/sluice-compare}"
@@ -40,6 +42,8 @@ expand_cpus() {
 }
 read -ra GW_CPU_LIST <<<"$(expand_cpus "$GATEWAY_CPUS")"
 NGW="${#GW_CPU_LIST[@]}"
+SHARDS="${SHARDS:-1}"
+((SHARDS >= 1 && SHARDS <= NGW)) || { echo "SHARDS=$SHARDS needs as many GATEWAY_CPUS (have $NGW)" >&2; exit 1; }
 
 # The measured window, from the scenario's own options (sluice-load defaults: 10 s, no warm-up).
 DURATION=10 WARMUP=0
@@ -142,8 +146,8 @@ for SYS in $SYSTEMS; do
         start_mock ""
         cat >"$OUT/sluice.toml" <<TOML
 [runtime]
-shards = 1
-cpus = [${GW_CPU_LIST[0]}]
+shards = $SHARDS
+cpus = [$(IFS=,; echo "${GW_CPU_LIST[*]:0:$SHARDS}")]
 spin_before_park_us = ${SPIN_US:-0}
 [listener]
 bind_address = "127.0.0.1"
