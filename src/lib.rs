@@ -33,7 +33,9 @@
 //!    ApiVersions, Produce v10+ and Fetch v16+ with KIP-951 node endpoints, ShareFetch,
 //!    ShareAcknowledge) are looked at; the rest go back to the client as the same bytes.
 
+pub mod admin;
 pub mod config;
+pub mod metrics;
 pub mod protocol;
 pub mod proxy;
 pub mod runtime;

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sluice::config::{Config, LogFormat};
+use sluice::runtime::control::SetLogLevel;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -61,8 +63,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            init_logging(&config);
-            match sluice::runtime::run(config) {
+            let set_log_level = init_logging(&config);
+            match sluice::runtime::run(config, path, set_log_level) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "sluice failed");
@@ -74,15 +76,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+/// Installs the global subscriber (human or JSON, to stderr) with a filter that the admin API and
+/// reloads can change at runtime; returns the function that changes it.
+fn init_logging(config: &Config) -> SetLogLevel {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
+    macro_rules! install {
+        ($b:expr) => {{
+            let b = $b.with_filter_reloading();
+            let handle = b.reload_handle();
+            b.init();
+            Arc::new(move |directive: &str| {
+                let f = EnvFilter::try_new(directive)
+                    .map_err(|e| format!("{directive:?} is not a tracing filter directive: {e}"))?;
+                handle.reload(f).map_err(|e| e.to_string())
+            }) as SetLogLevel
+        }};
+    }
     match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
+        LogFormat::Json => install!(builder.json()),
+        LogFormat::Human => install!(builder),
     }
 }

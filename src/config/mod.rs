@@ -4,8 +4,10 @@
 //! runs one validation pass and reports *every* error with its dotted path, so an operator fixes a file
 //! in one round. Nothing listens before a config has been validated.
 //!
-//! Every key is documented with its unit (in the name: `_ms`, `_bytes`) and default. All keys are
-//! restart-only for now (live reload lands with the admin API).
+//! Every key is documented with its unit (in the name: `_ms`, `_bytes`) and default, and is
+//! classed live or restart-only in [`reload`] (which also diffs two configs for a reload).
+
+pub mod reload;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -63,6 +65,21 @@ pub struct RawConfig {
     pub shutdown: RawShutdown,
     #[serde(default)]
     pub log: RawLog,
+    /// The admin HTTP listener; absent means none.
+    pub admin: Option<RawAdmin>,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// `ip:port` of the admin HTTP listener. Default `127.0.0.1:9190` (loopback only).
+    pub listen: Option<String>,
+    /// Bearer token required on every admin endpoint but /healthz and /readyz.
+    pub bearer_token: Option<String>,
+    /// File holding the bearer token (first line, surrounding whitespace trimmed); read at start
+    /// and at each reload.
+    pub bearer_token_file: Option<String>,
 }
 
 /// `[runtime]`
@@ -205,6 +222,32 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// The admin listener, when `[admin]` is present.
+    pub admin: Option<AdminConfig>,
+}
+
+/// A validated `[admin]` section.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Where the admin HTTP listener binds.
+    pub listen: SocketAddr,
+    /// The bearer token (inline or read from the file); never logged or shown.
+    pub bearer_token: Option<String>,
+    /// Where the token was read from, if from a file.
+    pub bearer_token_file: Option<String>,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("bearer_token_file", &self.bearer_token_file)
+            .finish()
+    }
 }
 
 impl Config {
@@ -517,6 +560,54 @@ impl Config {
             }
         };
 
+        // [admin]
+        let admin = raw.admin.map(|a| {
+            let listen = match a
+                .listen
+                .as_deref()
+                .unwrap_or("127.0.0.1:9190")
+                .parse::<SocketAddr>()
+            {
+                Ok(sa) => sa,
+                Err(_) => {
+                    err(
+                        "admin.listen",
+                        format!("{:?} is not ip:port", a.listen.unwrap_or_default()),
+                    );
+                    SocketAddr::from(([127, 0, 0, 1], 9190))
+                }
+            };
+            let bearer_token = match (a.bearer_token, &a.bearer_token_file) {
+                (Some(_), Some(_)) => {
+                    err(
+                        "admin.bearer_token_file",
+                        "set either admin.bearer_token or admin.bearer_token_file, not both".into(),
+                    );
+                    None
+                }
+                (Some(t), None) => Some(t),
+                (None, Some(file)) => match std::fs::read_to_string(file) {
+                    Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
+                    Err(e) => {
+                        err(
+                            "admin.bearer_token_file",
+                            format!("cannot read {file}: {e}"),
+                        );
+                        None
+                    }
+                },
+                (None, None) => None,
+            };
+            if bearer_token.as_deref().is_some_and(|t| t.len() < 16) {
+                err("admin.bearer_token", "is shorter than 16 characters".into());
+            }
+            AdminConfig {
+                listen,
+                bearer_token,
+                bearer_token_file: a.bearer_token_file,
+            }
+        });
+
         let spin_us = raw.runtime.spin_before_park_us.unwrap_or(0);
         if spin_us > 1_000_000 {
             err(
@@ -549,6 +640,7 @@ impl Config {
             drain_timeout: Duration::from_millis(drain_ms),
             log_level,
             log_format,
+            admin,
         })
     }
 

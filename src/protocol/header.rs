@@ -190,6 +190,37 @@ pub fn response_body_offset(
     Ok(c.pos())
 }
 
+/// `throttle_time_ms` of a Produce (v1+) or Fetch (v1+) response, read in O(1) without decoding:
+/// Fetch carries it first in the body; Produce last (v1-v8), or just before the trailing tagged
+/// fields (v9+, read only when that section is empty). `None` for other api keys, older
+/// versions, or where it cannot be read cheaply. Source: the Kafka protocol guide, Produce and
+/// Fetch responses; KIP-219.
+pub fn response_throttle_time_ms(
+    payload: &[u8],
+    api_key: i16,
+    api_version: i16,
+    body: usize,
+) -> Option<i32> {
+    let at = |i: usize| -> Option<i32> {
+        payload
+            .get(i..i.checked_add(4)?)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match (api_key, api_version) {
+        (1, v) if v >= 1 => at(body),
+        (0, 1..=8) => at(payload.len().checked_sub(4)?),
+        (0, v) if v >= 9 => {
+            if payload.last() == Some(&0) {
+                at(payload.len().checked_sub(5)?)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+    .filter(|ms| *ms >= 0 && payload.len() >= body + 4)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -337,6 +368,55 @@ mod tests {
         assert_eq!(
             response_correlation_id(&wire[..3]),
             Err(HeaderError::Truncated)
+        );
+    }
+
+    fn encoded_response<M: Encodable>(api_key: i16, version: i16, msg: &M) -> Vec<u8> {
+        use kafka_protocol::messages::ResponseHeader;
+        let key = ApiKey::try_from(api_key).unwrap();
+        let mut b = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(5)
+            .encode(&mut b, key.response_header_version(version))
+            .unwrap();
+        msg.encode(&mut b, version)
+            .unwrap_or_else(|e| panic!("key {api_key} v{version}: {e}"));
+        b.to_vec()
+    }
+
+    #[test]
+    fn throttle_time_of_produce_and_fetch_responses() {
+        use kafka_protocol::messages::{FetchResponse, ProduceResponse};
+        for v in 3..=13 {
+            let p = encoded_response(
+                0,
+                v,
+                &ProduceResponse::default().with_throttle_time_ms(1234),
+            );
+            let body = response_body_offset(&p, 0, v).unwrap();
+            assert_eq!(
+                response_throttle_time_ms(&p, 0, v, body),
+                Some(1234),
+                "produce v{v}"
+            );
+        }
+        for v in 4..=17 {
+            let p = encoded_response(1, v, &FetchResponse::default().with_throttle_time_ms(77));
+            let body = response_body_offset(&p, 1, v).unwrap();
+            assert_eq!(
+                response_throttle_time_ms(&p, 1, v, body),
+                Some(77),
+                "fetch v{v}"
+            );
+        }
+        assert_eq!(
+            response_throttle_time_ms(&[0, 0, 0, 1, 0, 0, 0, 9], 0, 0, 4),
+            None
+        );
+        assert_eq!(response_throttle_time_ms(&[0, 0, 0, 1], 1, 4, 4), None);
+        assert_eq!(
+            response_throttle_time_ms(&[0, 0, 0, 1, 0, 0, 0, 9], 3, 4, 4),
+            None
         );
     }
 }

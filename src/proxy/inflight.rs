@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -25,6 +26,11 @@ pub struct InFlight {
     pub api_version: i16,
     /// A response payload Sluice produced itself (no size prefix), sent at this entry's turn.
     pub local: Option<Bytes>,
+    /// When the read that completed the request returned.
+    pub received_at: Instant,
+    /// When the write that carried it upstream completed (`None` until then, and for local
+    /// answers).
+    pub sent_at: Option<Instant>,
 }
 
 /// The queue, with wake-ups for both pumps of a session.
@@ -42,6 +48,18 @@ impl InFlightQueue {
     pub fn push(&self, e: InFlight) {
         self.q.borrow_mut().push_back(e);
         self.pushed.notify();
+    }
+
+    /// Marks every entry not yet marked as written upstream at `at` (they are the newest).
+    pub fn stamp_sent(&self, at: Instant) {
+        for e in self.q.borrow_mut().iter_mut().rev() {
+            if e.sent_at.is_some() {
+                break;
+            }
+            if e.local.is_none() {
+                e.sent_at = Some(at);
+            }
+        }
     }
 
     /// Removes the head and wakes the request side.
@@ -105,6 +123,8 @@ mod tests {
             api_key: 0,
             api_version: 9,
             local: None,
+            received_at: Instant::now(),
+            sent_at: None,
         }
     }
 
@@ -131,6 +151,12 @@ mod tests {
             assert_eq!(q.pop().map(|x| x.correlation_id), Some(8));
             drained.await;
             q.wait_below(1).await;
+            q.push(e(9));
+            let at = Instant::now();
+            q.stamp_sent(at);
+            q.push(e(10));
+            assert_eq!(q.pop().and_then(|x| x.sent_at), Some(at));
+            assert_eq!(q.pop().and_then(|x| x.sent_at), None);
         });
     }
 }

@@ -9,9 +9,11 @@ use glommio::net::TcpListener;
 
 use crate::proxy::session;
 use crate::proxy::shard::Shard;
+use crate::runtime::event::Latch;
 
 /// Which upstream a listener's connections go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Target {
     /// The bootstrap listener: any broker (bootstrap servers, with failover).
     Bootstrap,
@@ -27,11 +29,12 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).map_err(std::io::Error::from)
 }
 
-/// Accepts until the shard shuts down, spawning one session task per connection.
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, target: Target) {
+/// Accepts until the shard shuts down or `stop` is set (a reload moved the port), spawning one
+/// session task per connection. Sessions outlive their listener.
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, target: Target, stop: Rc<Latch>) {
     loop {
         let accepted = or(async { Some(listener.accept().await) }, async {
-            shard.shutdown.wait().await;
+            or(shard.shutdown.wait(), stop.wait()).await;
             None
         })
         .await;
@@ -45,17 +48,23 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, target: Target
                 continue;
             }
         };
-        if shard.active_connections() >= shard.config.max_connections_per_shard {
-            tracing::warn!(shard = shard.id, peer = ?stream.peer_addr().ok(),
-                limit = shard.config.max_connections_per_shard,
-                "connection refused: limits.max_connections_per_shard reached");
+        let limit = shard.config().max_connections_per_shard;
+        let peer = stream.peer_addr().ok();
+        if shard.active_connections() >= limit {
+            tracing::warn!(
+                shard = shard.id,
+                ?peer,
+                limit,
+                "connection refused: limits.max_connections_per_shard reached"
+            );
+            shard.metrics.refused();
             drop(stream);
             continue;
         }
-        let guard = shard.session_started();
+        let guard = shard.session_started(peer, target);
         let s = shard.clone();
         glommio::spawn_local(async move {
-            session::run(s, stream, target).await;
+            session::run(s, stream, target, guard.conn_id, peer).await;
             drop(guard);
         })
         .detach();

@@ -11,14 +11,16 @@
 //! connections. Network input never panics.
 
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
 use futures_lite::future::or;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
+use crate::metrics::{Direction, ShardMetrics};
 use crate::protocol::frame::{peek_frame_len as frame_len, FrameError};
 use crate::protocol::header::{self, HeaderError};
 use crate::protocol::rewrite::{self, node_endpoints, RewriteError, Rewritten};
@@ -124,6 +126,31 @@ impl SessionError {
         }
     }
 
+    /// A fixed snake_case name of the variant, for the `reason` label of metrics.
+    pub fn kind(&self) -> &'static str {
+        use SessionError::*;
+        match self {
+            ClientFrame(_) => "client_frame",
+            ClientHeader(_) => "client_header",
+            UnsupportedVersion { .. } => "unsupported_version",
+            ClientIo(_) => "client_io",
+            FirstRequestTimeout(_) => "first_request_timeout",
+            IdleTimeout(_) => "idle_timeout",
+            ClientTruncated { .. } => "client_truncated",
+            ClientClosedInFlight(_) => "client_closed_in_flight",
+            UpstreamConnect(_) => "upstream_connect",
+            UnknownNode(_) => "unknown_node",
+            UpstreamIo(_) => "upstream_io",
+            UpstreamClosed(_) => "upstream_closed",
+            UpstreamUnsolicited(_) => "upstream_unsolicited",
+            UpstreamFrame(_) => "upstream_frame",
+            UpstreamHeader(_) => "upstream_header",
+            UpstreamCorrelation { .. } => "upstream_correlation",
+            ResponseTooLarge(_) => "response_too_large",
+            Rewrite(_) => "rewrite",
+        }
+    }
+
     /// Whether the client may simply retry (reconnect and resend): true for broker
     /// unavailability, false for protocol violations that will recur.
     pub fn retriable(&self) -> bool {
@@ -160,9 +187,13 @@ fn bytes_wanted(buf: &[u8]) -> usize {
 }
 
 /// Serves one client connection until it closes, fails, or the shard drains.
-pub async fn run(shard: Rc<Shard>, client: TcpStream, target: Target) {
-    let conn_id = shard.next_conn_id();
-    let peer = client.peer_addr().ok();
+pub async fn run(
+    shard: Rc<Shard>,
+    client: TcpStream,
+    target: Target,
+    conn_id: u64,
+    peer: Option<SocketAddr>,
+) {
     if let Err(e) = client.set_nodelay(true) {
         tracing::debug!(shard = shard.id, conn_id, error = %e, "cannot set TCP_NODELAY");
     }
@@ -176,6 +207,7 @@ pub async fn run(shard: Rc<Shard>, client: TcpStream, target: Target) {
     match serve(&shard, client, target, conn_id).await {
         Ok(()) => tracing::debug!(shard = shard.id, conn_id, ?peer, "connection closed"),
         Err(e) => {
+            shard.metrics.error(e.side(), e.kind());
             // Clients vanishing and brokers closing idle connections are routine; the rest is
             // worth an operator's look.
             match e {
@@ -199,7 +231,7 @@ async fn serve(
     target: Target,
     conn_id: u64,
 ) -> Result<(), SessionError> {
-    let cfg = shard.config.clone();
+    let cfg = shard.config();
     let (mut client_r, mut client_w) = pio::split(client);
     let mut cbuf = ReadBuf::new();
 
@@ -223,7 +255,7 @@ async fn serve(
         .await
         .map_err(SessionError::ClientIo)?
         {
-            ReadOutcome::Data(_) => {}
+            ReadOutcome::Data(n) => shard.metrics.bytes(Direction::DownstreamIn, n),
             ReadOutcome::Eof if !cbuf.is_empty() => {
                 return Err(SessionError::ClientTruncated { have: cbuf.len() })
             }
@@ -247,6 +279,7 @@ async fn serve(
         }
     };
     tracing::debug!(shard = shard.id, conn_id, upstream = %upstream_addr, "upstream attached");
+    shard.session_attached(conn_id, &upstream_addr);
     let (mut up_r, mut up_w) = pio::split(upstream);
     let mut ubuf = ReadBuf::new();
     let queue = InFlightQueue::default();
@@ -358,14 +391,19 @@ async fn request_pump(
     cbuf: &mut ReadBuf,
     conn_id: u64,
 ) -> Result<RequestEnd, SessionError> {
-    let cfg = &shard.config;
+    let metrics = &shard.metrics;
+    // Frames already buffered before the first read (the first request) arrived about now.
+    let mut read_at = Instant::now();
     loop {
+        // The config in force for this step (a reload swaps it between steps).
+        let cfg = shard.config();
         // Forward every complete frame in the buffer; consecutive forwarded frames in one write.
         let mut run = 0usize;
         while let Some(len) =
             frame_len(&cbuf[run..], cfg.max_frame_bytes).map_err(SessionError::ClientFrame)?
         {
             let (peek, disp) = dispose(&cbuf[run + 4..run + len])?;
+            metrics.request(peek.api_key, peek.api_version);
             match disp {
                 Disposition::Forward { expects_response } => {
                     if expects_response {
@@ -374,12 +412,14 @@ async fn request_pump(
                             api_key: peek.api_key,
                             api_version: peek.api_version,
                             local: None,
+                            received_at: read_at,
+                            sent_at: None,
                         });
                     }
                     run += len;
                 }
                 Disposition::Local(resp) => {
-                    write_run(up_w, cbuf, &mut run).await?;
+                    write_run(up_w, cbuf, &mut run, queue, metrics).await?;
                     cbuf.advance(len);
                     tracing::debug!(
                         shard = shard.id,
@@ -394,16 +434,18 @@ async fn request_pump(
                         api_key: peek.api_key,
                         api_version: peek.api_version,
                         local: Some(resp),
+                        received_at: read_at,
+                        sent_at: None,
                     });
                 }
             }
             if queue.len() >= cfg.max_in_flight_per_connection {
                 // Backpressure: stop reading until responses drain.
-                write_run(up_w, cbuf, &mut run).await?;
+                write_run(up_w, cbuf, &mut run, queue, metrics).await?;
                 queue.wait_below(cfg.max_in_flight_per_connection).await;
             }
         }
-        write_run(up_w, cbuf, &mut run).await?;
+        write_run(up_w, cbuf, &mut run, queue, metrics).await?;
 
         let idle = queue.is_empty().then_some(cfg.client_idle_timeout);
         match pio::read_into(
@@ -416,7 +458,10 @@ async fn request_pump(
         .await
         .map_err(SessionError::ClientIo)?
         {
-            ReadOutcome::Data(_) => {}
+            ReadOutcome::Data(n) => {
+                read_at = Instant::now();
+                metrics.bytes(Direction::DownstreamIn, n);
+            }
             ReadOutcome::Eof if !cbuf.is_empty() => {
                 return Err(SessionError::ClientTruncated { have: cbuf.len() })
             }
@@ -429,16 +474,55 @@ async fn request_pump(
     }
 }
 
-/// Writes the first `run` bytes of `buf` to `w` and drops them from `buf`.
-async fn write_run(w: &mut Half, buf: &mut ReadBuf, run: &mut usize) -> Result<(), SessionError> {
+/// Writes the first `run` bytes of `buf` upstream, drops them from `buf`, and marks the requests
+/// they carried as sent.
+async fn write_run(
+    w: &mut Half,
+    buf: &mut ReadBuf,
+    run: &mut usize,
+    queue: &InFlightQueue,
+    metrics: &ShardMetrics,
+) -> Result<(), SessionError> {
     if *run > 0 {
         w.write_all(&buf[..*run])
             .await
             .map_err(SessionError::UpstreamIo)?;
+        queue.stamp_sent(Instant::now());
+        metrics.bytes(Direction::UpstreamOut, *run);
         buf.advance(*run);
         *run = 0;
     }
     Ok(())
+}
+
+/// Requests answered in the current batch of responses, waiting for the write to the client to
+/// finish before their latency is recorded: (api key, received at, upstream round trip).
+#[derive(Default)]
+struct Answered(Vec<(i16, Instant, Option<Duration>)>);
+
+impl Answered {
+    fn push(&mut self, e: &InFlight, read_at: Instant) {
+        let upstream = e
+            .local
+            .is_none()
+            .then(|| read_at.saturating_duration_since(e.sent_at.unwrap_or(e.received_at)));
+        self.0.push((e.api_key, e.received_at, upstream));
+    }
+
+    /// Records every pending latency, the responses now written.
+    fn flush(&mut self, metrics: &ShardMetrics) {
+        if self.0.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for (api_key, received_at, upstream) in self.0.drain(..) {
+            let total = now.saturating_duration_since(received_at);
+            match upstream {
+                Some(up) => metrics.latency(api_key, total.saturating_sub(up), up),
+                None => metrics.local_latency(api_key, total),
+            }
+        }
+    }
 }
 
 async fn response_pump(
@@ -448,8 +532,11 @@ async fn response_pump(
     client_w: &mut Half,
     ubuf: &mut ReadBuf,
 ) -> Result<(), SessionError> {
-    let max = shard.config.max_frame_bytes;
+    let metrics = &shard.metrics;
+    let mut answered = Answered::default();
+    let mut read_at = Instant::now();
     loop {
+        let max = shard.config().max_frame_bytes;
         if queue.is_empty() {
             // Idle: keep watching the broker, so that its close reaches the client at once (as
             // it would without a gateway), not with the client's next request.
@@ -461,18 +548,23 @@ async fn response_pump(
                 ReadOutcome::Data(_) if queue.is_empty() => {
                     return Err(SessionError::UpstreamUnsolicited(ubuf.len()))
                 }
+                ReadOutcome::Data(n) => {
+                    read_at = Instant::now();
+                    metrics.bytes(Direction::UpstreamIn, n);
+                }
                 _ => {}
             }
         }
         let mut run = 0usize;
         while let Some((corr, api_key, api_version, local)) = queue.head() {
             if local {
-                write_client(client_w, ubuf, &mut run).await?;
-                if let Some(InFlight {
-                    local: Some(resp), ..
-                }) = queue.pop()
-                {
-                    write_payload(client_w, &[&resp]).await?;
+                write_client(client_w, ubuf, &mut run, metrics).await?;
+                if let Some(e) = queue.pop() {
+                    metrics.response(e.api_key, e.api_version);
+                    answered.push(&e, read_at);
+                    if let Some(resp) = &e.local {
+                        write_payload(client_w, &[resp], metrics).await?;
+                    }
                 }
                 continue;
             }
@@ -488,11 +580,24 @@ async fn response_pump(
                     got,
                 });
             }
-            queue.pop();
+            if let Some(e) = queue.pop() {
+                metrics.response(api_key, api_version);
+                answered.push(&e, read_at);
+            }
+            if matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH) {
+                let payload = &ubuf[run + 4..run + len];
+                if let Ok(body) = header::response_body_offset(payload, api_key, api_version) {
+                    if let Some(ms) =
+                        header::response_throttle_time_ms(payload, api_key, api_version, body)
+                    {
+                        metrics.broker_throttle(api_key, ms);
+                    }
+                }
+            }
             if versions::response_needs_rewrite(api_key, api_version)
                 && !kip951_absent(api_key, api_version, &ubuf[run + 4..run + len])?
             {
-                write_client(client_w, ubuf, &mut run).await?;
+                write_client(client_w, ubuf, &mut run, metrics).await?;
                 let frame = ubuf.take_frame(len);
                 let payload = frame.slice(4..);
                 let mut map = shard.address_map();
@@ -500,11 +605,14 @@ async fn response_pump(
                     .map_err(SessionError::Rewrite)?;
                 map.finish();
                 match out {
-                    Rewritten::Unchanged => client_w
-                        .write_all(&frame)
-                        .await
-                        .map_err(SessionError::ClientIo)?,
-                    Rewritten::Replaced(p) => write_payload(client_w, &[&p]).await?,
+                    Rewritten::Unchanged => {
+                        client_w
+                            .write_all(&frame)
+                            .await
+                            .map_err(SessionError::ClientIo)?;
+                        metrics.bytes(Direction::DownstreamOut, frame.len());
+                    }
+                    Rewritten::Replaced(p) => write_payload(client_w, &[&p], metrics).await?,
                     Rewritten::Spliced { prefix, tail } => {
                         // Only KIP-951 node endpoints are spliced: a leader moved.
                         tracing::info!(
@@ -514,14 +622,15 @@ async fn response_pump(
                             correlation_id = corr,
                             "KIP-951 node endpoints rewritten (leader moved)"
                         );
-                        write_payload(client_w, &[&prefix, &tail]).await?
+                        write_payload(client_w, &[&prefix, &tail], metrics).await?
                     }
                 }
             } else {
                 run += len;
             }
         }
-        write_client(client_w, ubuf, &mut run).await?;
+        write_client(client_w, ubuf, &mut run, metrics).await?;
+        answered.flush(metrics);
         if queue.is_empty() {
             continue;
         }
@@ -529,7 +638,10 @@ async fn response_pump(
             .await
             .map_err(SessionError::UpstreamIo)?
         {
-            ReadOutcome::Data(_) => {}
+            ReadOutcome::Data(n) => {
+                read_at = Instant::now();
+                metrics.bytes(Direction::UpstreamIn, n);
+            }
             _ => return Err(SessionError::UpstreamClosed(queue.len())),
         }
     }
@@ -570,11 +682,13 @@ async fn write_client(
     w: &mut Half,
     buf: &mut ReadBuf,
     run: &mut usize,
+    metrics: &ShardMetrics,
 ) -> Result<(), SessionError> {
     if *run > 0 {
         w.write_all(&buf[..*run])
             .await
             .map_err(SessionError::ClientIo)?;
+        metrics.bytes(Direction::DownstreamOut, *run);
         buf.advance(*run);
         *run = 0;
     }
@@ -583,9 +697,14 @@ async fn write_client(
 
 /// Writes a frame made of `parts` (size prefix computed here). Small frames are gathered into one
 /// write; large ones are written part by part.
-async fn write_payload(w: &mut Half, parts: &[&[u8]]) -> Result<(), SessionError> {
+async fn write_payload(
+    w: &mut Half,
+    parts: &[&[u8]],
+    metrics: &ShardMetrics,
+) -> Result<(), SessionError> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let size = i32::try_from(total).map_err(|_| SessionError::ResponseTooLarge(total))?;
+    metrics.bytes(Direction::DownstreamOut, 4 + total);
     if total <= 64 * 1024 {
         let mut out = BytesMut::with_capacity(4 + total);
         out.put_i32(size);

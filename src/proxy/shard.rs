@@ -1,12 +1,18 @@
-//! Per-shard state: configuration, topology, upstream connector and pool, node listeners, the
-//! shutdown latch and connection accounting. One `Rc<Shard>` per executor; `!Send`.
+//! Per-shard state: configuration in force, topology, upstream connector and pool, listeners,
+//! the shutdown latch, connection accounting and metrics. One `Rc<Shard>` per executor; `!Send`.
+//!
+//! A reload ([`Shard::apply_config`]) swaps the config between frames: sessions read
+//! [`Shard::config`] at each step, listeners whose port changed close (their connections stay)
+//! and the new ports open.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
+use std::time::Instant;
 
 use crate::config::Config;
+use crate::metrics::{ShardMetrics, ShardSnapshot, UpstreamSnapshot};
 use crate::protocol::rewrite::AddressMap;
 use crate::proxy::listener::{self, Target};
 use crate::runtime::event::{Latch, Notify};
@@ -26,18 +32,41 @@ pub struct TopologyUpdate {
 /// Sends a topology update to every other shard.
 pub type Broadcast = Box<dyn Fn(TopologyUpdate)>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NodeListener {
-    Bound,
-    Failed,
+/// A listener this shard runs: its port and the latch that closes it.
+struct ListenerState {
+    port: u16,
+    /// `None` when the bind failed (retried at the next reload).
+    stop: Option<Rc<Latch>>,
+}
+
+impl ListenerState {
+    fn close(&self) {
+        if let Some(l) = &self.stop {
+            l.set();
+        }
+    }
+}
+
+/// A client connection as /connections shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// Process-unique connection id.
+    pub conn_id: u64,
+    /// The client's address.
+    pub peer: Option<SocketAddr>,
+    /// `bootstrap` or `node N`.
+    pub target: Target,
+    /// When it was accepted.
+    pub since: Instant,
+    /// The upstream `host:port` once attached.
+    pub upstream: Option<String>,
 }
 
 /// State owned by one shard.
 pub struct Shard {
     /// Shard index, 0-based.
     pub id: usize,
-    /// The configuration in force.
-    pub config: Rc<Config>,
+    config: RefCell<Rc<Config>>,
     /// Node id to upstream address, as learned by this shard.
     pub topology: RefCell<Topology>,
     /// Upstream connects with backoff.
@@ -46,7 +75,11 @@ pub struct Shard {
     pub pool: Pool,
     /// Set when the shard starts draining (SIGTERM/SIGINT).
     pub shutdown: Latch,
-    node_listeners: RefCell<BTreeMap<i32, NodeListener>>,
+    /// Data-path counters.
+    pub metrics: ShardMetrics,
+    bootstrap_listener: RefCell<Option<ListenerState>>,
+    node_listeners: RefCell<BTreeMap<i32, ListenerState>>,
+    connections: RefCell<BTreeMap<u64, ConnInfo>>,
     active: Cell<usize>,
     accepted: Cell<u64>,
     session_ended: Notify,
@@ -67,10 +100,13 @@ impl Shard {
                 config.reconnect_backoff_max,
             ),
             pool: Pool::new(config.pool_max_idle_per_broker, config.pool_idle_timeout),
-            config,
+            config: RefCell::new(config),
             topology: RefCell::new(Topology::default()),
             shutdown: Latch::new(),
+            metrics: ShardMetrics::default(),
+            bootstrap_listener: RefCell::new(None),
             node_listeners: RefCell::new(BTreeMap::new()),
+            connections: RefCell::new(BTreeMap::new()),
             active: Cell::new(0),
             accepted: Cell::new(0),
             session_ended: Notify::default(),
@@ -79,6 +115,11 @@ impl Shard {
             broadcast: RefCell::new(None),
             me: me.clone(),
         })
+    }
+
+    /// The configuration in force (replaced by reloads; hold the `Rc` for one step, not a session).
+    pub fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
     }
 
     /// Installs the function that forwards topology updates to the other shards.
@@ -97,7 +138,7 @@ impl Shard {
     /// every broker this shard knows, starting at a different one each call (round robin) so
     /// bootstrap connections spread over the cluster. Failover walks the rest of the list.
     pub fn any_broker_candidates(&self) -> Vec<String> {
-        let mut candidates = self.config.bootstrap_servers.clone();
+        let mut candidates = self.config().bootstrap_servers.clone();
         for (_, a) in self.topology.borrow().nodes() {
             if !candidates.iter().any(|c| c == a) {
                 candidates.push(a.to_string());
@@ -120,13 +161,46 @@ impl Shard {
         self.accepted.get()
     }
 
-    /// Counts a new session; the returned guard uncounts it when dropped.
-    pub fn session_started(self: &Rc<Self>) -> SessionGuard {
+    /// Counts and registers a new session; the returned guard undoes both when dropped.
+    pub fn session_started(
+        self: &Rc<Self>,
+        peer: Option<SocketAddr>,
+        target: Target,
+    ) -> SessionGuard {
         self.active.set(self.active.get() + 1);
         self.accepted.set(self.accepted.get() + 1);
+        let conn_id = self.next_conn_id();
+        self.connections.borrow_mut().insert(
+            conn_id,
+            ConnInfo {
+                conn_id,
+                peer,
+                target,
+                since: Instant::now(),
+                upstream: None,
+            },
+        );
         SessionGuard {
             shard: self.clone(),
+            conn_id,
         }
+    }
+
+    /// Records the upstream a session attached to.
+    pub fn session_attached(&self, conn_id: u64, upstream: &str) {
+        if let Some(c) = self.connections.borrow_mut().get_mut(&conn_id) {
+            c.upstream = Some(upstream.to_string());
+        }
+    }
+
+    /// Up to `limit` open connections, oldest first.
+    pub fn connections_sample(&self, limit: usize) -> Vec<ConnInfo> {
+        self.connections
+            .borrow()
+            .values()
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// Waits until no session is open.
@@ -157,37 +231,194 @@ impl Shard {
     /// Applies an update from another shard: learn the address, open the node's listener.
     pub fn apply_update(&self, u: &TopologyUpdate) {
         self.topology.borrow_mut().learn(u.node_id, &u.addr);
-        if let Some(port) = self.config.broker_ports.port_for(u.node_id) {
+        if let Some(port) = self.config().broker_ports.port_for(u.node_id) {
             self.ensure_node_listener(u.node_id, port);
         }
+    }
+
+    /// Binds `port` and starts its accept loop; the latch closes it.
+    fn open_listener(&self, port: u16, target: Target) -> std::io::Result<Rc<Latch>> {
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| std::io::Error::other("shard is gone"))?;
+        let addr = SocketAddr::new(self.config().bind_address, port);
+        let l = listener::bind(addr)?;
+        let stop = Rc::new(Latch::new());
+        glommio::spawn_local(listener::accept_loop(me, l, target, stop.clone())).detach();
+        tracing::info!(shard = self.id, ?target, listen = %addr, "listening");
+        Ok(stop)
+    }
+
+    /// Binds the bootstrap listener at the configured port.
+    ///
+    /// # Errors
+    /// The bind error.
+    pub fn bind_bootstrap(&self) -> std::io::Result<()> {
+        let port = self.config().bootstrap_port;
+        let stop = self.open_listener(port, Target::Bootstrap)?;
+        if let Some(old) = self.bootstrap_listener.replace(Some(ListenerState {
+            port,
+            stop: Some(stop),
+        })) {
+            old.close();
+        }
+        Ok(())
     }
 
     /// Makes sure this shard listens on `port` for `node_id`. Returns false when it cannot.
     pub fn ensure_node_listener(&self, node_id: i32, port: u16) -> bool {
         if let Some(state) = self.node_listeners.borrow().get(&node_id) {
-            return *state == NodeListener::Bound;
+            if state.port == port {
+                return state.stop.is_some();
+            }
         }
-        let Some(me) = self.me.upgrade() else {
-            return false;
-        };
         if self.shutdown.is_set() {
             return false;
         }
-        let addr = SocketAddr::new(self.config.bind_address, port);
-        let state = match listener::bind(addr) {
-            Ok(l) => {
-                tracing::info!(shard = self.id, node_id, listen = %addr, "listening for broker");
-                glommio::spawn_local(listener::accept_loop(me, l, Target::Node(node_id))).detach();
-                NodeListener::Bound
-            }
+        let stop = match self.open_listener(port, Target::Node(node_id)) {
+            Ok(l) => Some(l),
             Err(e) => {
-                tracing::error!(shard = self.id, node_id, listen = %addr, error = %e,
-                    "cannot listen for broker; it is left out of responses");
-                NodeListener::Failed
+                tracing::error!(shard = self.id, node_id, port, error = %e,
+                    "cannot listen for broker; it is left out of responses until a reload");
+                None
             }
         };
-        self.node_listeners.borrow_mut().insert(node_id, state);
-        state == NodeListener::Bound
+        let bound = stop.is_some();
+        if let Some(old) = self
+            .node_listeners
+            .borrow_mut()
+            .insert(node_id, ListenerState { port, stop })
+        {
+            old.close();
+        }
+        bound
+    }
+
+    /// Listeners bound now (bootstrap and node ports).
+    pub fn listeners_bound(&self) -> usize {
+        let boot = self
+            .bootstrap_listener
+            .borrow()
+            .as_ref()
+            .is_some_and(|l| l.stop.is_some());
+        usize::from(boot)
+            + self
+                .node_listeners
+                .borrow()
+                .values()
+                .filter(|l| l.stop.is_some())
+                .count()
+    }
+
+    /// Puts a reloaded config in force (live keys only; see [`crate::config::reload`]): limits and
+    /// upstream settings apply from the next frame or connect; listeners whose port changed
+    /// close (their connections stay) and reopen on the new port; failed binds are retried.
+    /// Returns what could not be applied.
+    pub fn apply_config(&self, new: Rc<Config>) -> Vec<String> {
+        let mut errors = Vec::new();
+        self.connector.set_params(
+            new.connect_timeout,
+            new.reconnect_backoff,
+            new.reconnect_backoff_max,
+        );
+        self.pool
+            .set_limits(new.pool_max_idle_per_broker, new.pool_idle_timeout);
+        *self.config.borrow_mut() = new.clone();
+        if self.shutdown.is_set() {
+            return errors;
+        }
+
+        let boot_port = self.bootstrap_listener.borrow().as_ref().map(|l| l.port);
+        if boot_port != Some(new.bootstrap_port) {
+            if let Err(e) = self.bind_bootstrap() {
+                errors.push(format!(
+                    "shard {}: listener.bootstrap_port: cannot listen on {}: {e}",
+                    self.id,
+                    new.bootstrap_bind()
+                ));
+            }
+        }
+
+        // Node listeners: every node this shard knows or has a listener for.
+        let mut nodes: Vec<i32> = self.node_listeners.borrow().keys().copied().collect();
+        nodes.extend(self.topology.borrow().nodes().map(|(id, _)| id));
+        if let crate::config::BrokerPorts::Map(m) = &new.broker_ports {
+            nodes.extend(m.keys().copied());
+        }
+        nodes.sort_unstable();
+        nodes.dedup();
+        for id in nodes {
+            // A bind that failed before is tried again.
+            self.node_listeners
+                .borrow_mut()
+                .retain(|n, l| *n != id || l.stop.is_some());
+            match new.broker_ports.port_for(id) {
+                Some(port) => {
+                    if !self.ensure_node_listener(id, port) {
+                        errors.push(format!(
+                            "shard {}: cannot listen on port {port} for node id {id}",
+                            self.id
+                        ));
+                    }
+                }
+                None => {
+                    if let Some(old) = self.node_listeners.borrow_mut().remove(&id) {
+                        tracing::info!(
+                            shard = self.id,
+                            node_id = id,
+                            port = old.port,
+                            "broker port removed by reload; listener closed"
+                        );
+                        old.close();
+                    }
+                }
+            }
+        }
+        errors
+    }
+
+    /// Counters and gauges of this shard, for a scrape.
+    pub fn snapshot(&self) -> ShardSnapshot {
+        let topology = self.topology.borrow();
+        let node_of = |addr: &str| topology.nodes().find(|(_, a)| *a == addr).map(|(id, _)| id);
+        let mut upstream: BTreeMap<String, UpstreamSnapshot> = BTreeMap::new();
+        for (addr, s) in self.connector.stats() {
+            let e = upstream.entry(addr.clone()).or_default();
+            e.connects = s.connects;
+            e.connect_failures = s.failures;
+        }
+        for (addr, idle, reuses) in self.pool.stats() {
+            let e = upstream.entry(addr).or_default();
+            e.pool_idle = idle;
+            e.pool_reuses = reuses;
+        }
+        let upstream = upstream
+            .into_iter()
+            .map(|(addr, mut u)| {
+                u.node_id = node_of(&addr);
+                u.addr = addr;
+                u
+            })
+            .collect();
+        ShardSnapshot {
+            shard: self.id,
+            active_connections: self.active.get() as u64,
+            accepted_connections: self.accepted.get(),
+            listeners: self.listeners_bound() as u64,
+            metrics: self.metrics.snapshot(),
+            upstream,
+        }
+    }
+
+    /// Closes every listener (drain).
+    pub fn close_listeners(&self) {
+        if let Some(l) = self.bootstrap_listener.borrow().as_ref() {
+            l.close();
+        }
+        for l in self.node_listeners.borrow().values() {
+            l.close();
+        }
     }
 
     /// An [`AddressMap`] for rewriting one response on this shard.
@@ -199,13 +430,16 @@ impl Shard {
     }
 }
 
-/// Uncounts a session when dropped.
+/// Uncounts and unregisters a session when dropped.
 pub struct SessionGuard {
     shard: Rc<Shard>,
+    /// The session's connection id.
+    pub conn_id: u64,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
+        self.shard.connections.borrow_mut().remove(&self.conn_id);
         self.shard
             .active
             .set(self.shard.active.get().saturating_sub(1));
@@ -238,7 +472,8 @@ impl AddressMap for ShardAddressMap<'_> {
         upstream_host: &str,
         upstream_port: i32,
     ) -> Option<(String, i32)> {
-        let Some(port) = self.shard.config.broker_ports.port_for(node_id) else {
+        let config = self.shard.config();
+        let Some(port) = config.broker_ports.port_for(node_id) else {
             tracing::warn!(
                 shard = self.shard.id,
                 node_id,
@@ -251,6 +486,6 @@ impl AddressMap for ShardAddressMap<'_> {
         }
         self.learned
             .push((node_id, host_port(upstream_host, upstream_port)));
-        Some((self.shard.config.advertised_host.clone(), i32::from(port)))
+        Some((config.advertised_host.clone(), i32::from(port)))
     }
 }

@@ -33,6 +33,16 @@ pub fn reset_on_close(fd: RawFd) -> std::io::Result<()> {
     with_sock(fd, |s| s.set_linger(Some(std::time::Duration::ZERO)))
 }
 
+/// Hands a bound std listener (no `SO_REUSEPORT`: a second process cannot share the port) to the
+/// glommio executor of the calling thread. Call from inside an executor.
+#[allow(unsafe_code)]
+pub fn into_glommio_listener(l: std::net::TcpListener) -> glommio::net::TcpListener {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    // SAFETY: `into_raw_fd` gives up ownership of an open listening socket; the glommio listener
+    // becomes its only owner and closes it on drop.
+    unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

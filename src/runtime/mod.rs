@@ -1,15 +1,19 @@
 //! Executors, signals and cross-shard channels: the only module that starts glommio executors
 //! or names its channel mesh. Control plane.
 //!
-//! [`run`] starts one `LocalExecutor` per shard, pinned to its CPU, wires a full channel mesh
-//! between shards for topology updates, and waits. SIGTERM or SIGINT starts a graceful drain:
-//! every shard stops accepting, lets in-flight requests finish for up to
-//! `shutdown.drain_timeout_ms`, then closes what is left. A second signal exits at once.
+//! [`run`] binds the admin listener (if configured), starts one control executor (reloads,
+//! scrapes, admin HTTP; unpinned, off the data path) and one `LocalExecutor` per shard, pinned to
+//! its CPU, all joined by a full channel mesh ([`control`]), and waits. SIGHUP reloads the config
+//! file. SIGTERM or SIGINT starts a graceful drain: /readyz turns not-ready, every shard stops
+//! accepting, lets in-flight requests finish for up to `shutdown.drain_timeout_ms`, then closes
+//! what is left. A second SIGTERM/SIGINT exits at once.
 
+pub mod control;
 pub mod event;
 
+use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +23,8 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
-use crate::proxy::listener::{self, Target};
 use crate::proxy::shard::{Shard, TopologyUpdate};
+use control::{ControlMsg, ControlPlane, ProcessState, SetLogLevel};
 
 /// Why the gateway could not run.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,12 @@ pub enum RuntimeError {
         cpu: usize,
         reason: String,
     },
+    /// The admin listener could not be bound.
+    #[error("admin.listen: cannot listen on {addr}: {reason}")]
+    AdminBind { addr: String, reason: String },
+    /// The control executor could not be started.
+    #[error("cannot start the control executor: {0}")]
+    Control(String),
     /// A listener could not be bound.
     #[error("shard {shard} cannot listen on {addr}: {reason}")]
     Bind {
@@ -52,27 +62,68 @@ enum ShardEvent {
     Exited(usize, Result<(), RuntimeError>),
 }
 
-/// Messages between shards (control plane).
-type ControlMsg = TopologyUpdate;
-
 /// How often a shard checks the process-wide stop flag (control plane, off the data path).
 const STOP_POLL: Duration = Duration::from_millis(50);
 
-/// Runs the gateway until SIGTERM/SIGINT and a graceful drain.
+/// Runs the gateway until SIGTERM/SIGINT and a graceful drain. `config_path` is read again on
+/// each reload; `set_log_level` changes the log filter at runtime.
 ///
 /// # Errors
-/// [`RuntimeError`] when a shard cannot start or bind; the other shards are stopped first.
-pub fn run(config: Config) -> Result<(), RuntimeError> {
+/// [`RuntimeError`] when the admin listener, the control executor or a shard cannot start or
+/// bind; the other shards are stopped first.
+pub fn run(
+    config: Config,
+    config_path: PathBuf,
+    set_log_level: SetLogLevel,
+) -> Result<(), RuntimeError> {
     let config = Arc::new(config);
-    let stop = Arc::new(AtomicBool::new(false));
-    install_signals(stop.clone())?;
+    let state = Arc::new(ProcessState::default());
+    install_signals(state.clone())?;
 
-    let mesh: MeshBuilder<ControlMsg, _> = MeshBuilder::full(config.shards, 1024);
+    // The admin listener first: a bad address stops start-up before any shard listens.
+    let admin = match &config.admin {
+        Some(a) => {
+            let l = crate::admin::bind(a.listen).map_err(|e| RuntimeError::AdminBind {
+                addr: a.listen.to_string(),
+                reason: e.to_string(),
+            })?;
+            let bound = l
+                .local_addr()
+                .map_or_else(|_| a.listen.to_string(), |x| x.to_string());
+            tracing::info!(listen = %bound, token = a.bearer_token.is_some(), "admin listening on {bound}");
+            Some(l)
+        }
+        None => None,
+    };
+
+    let mesh: MeshBuilder<ControlMsg, _> = MeshBuilder::full(config.shards + 1, 1024);
+    {
+        let (cfg, mesh, state) = (config.clone(), mesh.clone(), state.clone());
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .name("sluice-control")
+            .spawn(move || async move {
+                let Ok((senders, receivers)) = mesh.join().await else {
+                    tracing::error!("control executor cannot join the cross-shard channel mesh");
+                    return;
+                };
+                let cp =
+                    ControlPlane::start(senders, receivers, cfg, config_path, state, set_log_level);
+                glommio::spawn_local(cp.clone().watch_sighup()).detach();
+                if let Some(l) = admin {
+                    glommio::spawn_local(crate::admin::serve(l, cp.clone())).detach();
+                }
+                // Serves until the process exits (after the shards have drained).
+                std::future::pending::<()>().await;
+            })
+            .map_err(|e| RuntimeError::Control(e.to_string()))?;
+    }
+
     let (tx, rx) = mpsc::channel::<ShardEvent>();
     let mut handles = Vec::new();
     for shard_id in 0..config.shards {
         let cpu = config.cpus.get(shard_id).copied().unwrap_or(0);
-        let (cfg, mesh, shard_stop, tx) = (config.clone(), mesh.clone(), stop.clone(), tx.clone());
+        let (cfg, mesh, shard_state, tx) =
+            (config.clone(), mesh.clone(), state.clone(), tx.clone());
         let mut builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{shard_id}"));
         if !config.spin_before_park.is_zero() {
@@ -80,7 +131,7 @@ pub fn run(config: Config) -> Result<(), RuntimeError> {
         }
         let handle = builder
             .spawn(move || async move {
-                let res = shard_main(shard_id, cfg, mesh, shard_stop, tx.clone()).await;
+                let res = shard_main(shard_id, cfg, mesh, shard_state, tx.clone()).await;
                 let _ = tx.send(ShardEvent::Exited(shard_id, res));
             })
             .map_err(|e| RuntimeError::Executor {
@@ -91,7 +142,7 @@ pub fn run(config: Config) -> Result<(), RuntimeError> {
         match handle {
             Ok(h) => handles.push((shard_id, h)),
             Err(e) => {
-                stop.store(true, Ordering::SeqCst);
+                state.stop.store(true, Ordering::SeqCst);
                 // Shards already started wait for the mesh; closing it is not possible, so
                 // exit the process with the error after logging.
                 tracing::error!(error = %e, "shard failed to start");
@@ -108,6 +159,7 @@ pub fn run(config: Config) -> Result<(), RuntimeError> {
         match rx.recv() {
             Ok(ShardEvent::Listening) => {
                 listening += 1;
+                state.listening_shards.store(listening, Ordering::SeqCst);
                 if listening == config.shards {
                     tracing::info!(shards = config.shards, bootstrap = %config.bootstrap_bind(),
                         advertised_host = %config.advertised_host, "sluice ready");
@@ -117,7 +169,7 @@ pub fn run(config: Config) -> Result<(), RuntimeError> {
                 exited += 1;
                 if let Err(e) = res {
                     tracing::error!(shard = id, error = %e, "shard failed; stopping all shards");
-                    stop.store(true, Ordering::SeqCst);
+                    state.stop.store(true, Ordering::SeqCst);
                     first_error.get_or_insert(e);
                 }
             }
@@ -138,15 +190,20 @@ pub fn run(config: Config) -> Result<(), RuntimeError> {
     }
 }
 
-fn install_signals(stop: Arc<AtomicBool>) -> Result<(), RuntimeError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(RuntimeError::Signals)?;
+fn install_signals(state: Arc<ProcessState>) -> Result<(), RuntimeError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(RuntimeError::Signals)?;
     std::thread::Builder::new()
         .name("sluice-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                if stop.swap(true, Ordering::SeqCst) {
+                if sig == SIGHUP {
+                    tracing::info!("SIGHUP: reloading the config file");
+                    state.reload_requests.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+                if state.stop.swap(true, Ordering::SeqCst) {
                     tracing::warn!(signal = sig, "second signal: exiting without drain");
                     std::process::exit(130);
                 }
@@ -161,7 +218,7 @@ async fn shard_main(
     shard_id: usize,
     cfg: Arc<Config>,
     mesh: MeshBuilder<ControlMsg, glommio::channels::channel_mesh::Full>,
-    stop: Arc<AtomicBool>,
+    state: Arc<ProcessState>,
     events: mpsc::Sender<ShardEvent>,
 ) -> Result<(), RuntimeError> {
     let config = Rc::new((*cfg).clone());
@@ -181,25 +238,17 @@ async fn shard_main(
             glommio::spawn_local(async move {
                 for peer in 0..senders.nr_consumers() {
                     if peer != senders.peer_id() {
-                        let _ = senders.send_to(peer, u.clone()).await;
+                        let _ = senders.send_to(peer, ControlMsg::Topology(u.clone())).await;
                     }
                 }
             })
             .detach();
         }));
     }
-    for (_, stream) in receivers.streams() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            while let Some(u) = stream.recv().await {
-                shard.apply_update(&u);
-            }
-        })
-        .detach();
-    }
+    control::serve_shard(&shard, &senders, &mut receivers);
 
     let addr = config.bootstrap_bind();
-    let l = listener::bind(addr).map_err(|e| RuntimeError::Bind {
+    shard.bind_bootstrap().map_err(|e| RuntimeError::Bind {
         shard: shard_id,
         addr: addr.to_string(),
         reason: e.to_string(),
@@ -210,7 +259,6 @@ async fn shard_main(
             shard.ensure_node_listener(*node_id, *port);
         }
     }
-    glommio::spawn_local(listener::accept_loop(shard.clone(), l, Target::Bootstrap)).detach();
     let _ = events.send(ShardEvent::Listening);
     tracing::info!(shard = shard_id, listen = %addr, "shard listening");
     glommio::spawn_local(crate::upstream::discovery::discover_at_start(shard.clone())).detach();
@@ -218,19 +266,20 @@ async fn shard_main(
         let shard = shard.clone();
         glommio::spawn_local(async move {
             loop {
-                glommio::timer::sleep(shard.config.pool_idle_timeout.max(Duration::from_secs(1)))
-                    .await;
+                glommio::timer::sleep(shard.pool.idle_timeout().max(Duration::from_secs(1))).await;
                 shard.pool.sweep();
             }
         })
         .detach();
     }
 
-    while !stop.load(Ordering::SeqCst) {
+    while !state.stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(STOP_POLL).await;
     }
     shard.shutdown.set();
+    shard.close_listeners();
     shard.pool.clear();
+    let config = shard.config();
     let open = shard.active_connections();
     tracing::info!(
         shard = shard_id,

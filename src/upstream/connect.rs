@@ -1,7 +1,7 @@
 //! Connecting to an upstream broker: name resolution off the shard, connect timeout, and
 //! per-address exponential backoff after failures.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -28,24 +28,55 @@ struct Backoff {
     next_attempt: Instant,
 }
 
-/// Per-shard reconnect backoff, by upstream `host:port`.
+/// Connects made and failed to one upstream address (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectStats {
+    pub connects: u64,
+    pub failures: u64,
+}
+
+/// Per-shard reconnect backoff, by upstream `host:port`. Timeouts are live (see
+/// [`Connector::set_params`]).
 #[derive(Debug)]
 pub struct Connector {
-    connect_timeout: Duration,
-    backoff_base: Duration,
-    backoff_max: Duration,
+    connect_timeout: Cell<Duration>,
+    backoff_base: Cell<Duration>,
+    backoff_max: Cell<Duration>,
     backoff: RefCell<HashMap<String, Backoff>>,
+    stats: RefCell<HashMap<String, ConnectStats>>,
 }
 
 impl Connector {
     /// A connector with the given connect timeout and backoff bounds.
     pub fn new(connect_timeout: Duration, backoff_base: Duration, backoff_max: Duration) -> Self {
         Self {
-            connect_timeout,
-            backoff_base,
-            backoff_max,
+            connect_timeout: Cell::new(connect_timeout),
+            backoff_base: Cell::new(backoff_base),
+            backoff_max: Cell::new(backoff_max),
             backoff: RefCell::new(HashMap::new()),
+            stats: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Changes the connect timeout and backoff bounds (a reload); applies from the next connect.
+    pub fn set_params(
+        &self,
+        connect_timeout: Duration,
+        backoff_base: Duration,
+        backoff_max: Duration,
+    ) {
+        self.connect_timeout.set(connect_timeout);
+        self.backoff_base.set(backoff_base);
+        self.backoff_max.set(backoff_max);
+    }
+
+    /// Connects made and failed, by upstream address, since start.
+    pub fn stats(&self) -> Vec<(String, ConnectStats)> {
+        self.stats
+            .borrow()
+            .iter()
+            .map(|(a, s)| (a.clone(), *s))
+            .collect()
     }
 
     /// How long until `addr` may be tried again (zero when it may be tried now).
@@ -65,16 +96,27 @@ impl Connector {
             next_attempt: Instant::now(),
         });
         b.failures = b.failures.saturating_add(1);
+        self.stats
+            .borrow_mut()
+            .entry(addr.to_string())
+            .or_default()
+            .failures += 1;
         let exp = b.failures.saturating_sub(1).min(16);
         let delay = self
             .backoff_base
+            .get()
             .saturating_mul(1u32 << exp)
-            .min(self.backoff_max);
+            .min(self.backoff_max.get());
         b.next_attempt = Instant::now() + delay;
     }
 
     fn record_success(&self, addr: &str) {
         self.backoff.borrow_mut().remove(addr);
+        self.stats
+            .borrow_mut()
+            .entry(addr.to_string())
+            .or_default()
+            .connects += 1;
     }
 
     /// Connects to `addr` (`host:port`), first waiting out its backoff if it failed recently.
@@ -106,7 +148,7 @@ impl Connector {
         };
         let mut last = String::new();
         for sa in targets {
-            match TcpStream::connect_timeout(sa, self.connect_timeout).await {
+            match TcpStream::connect_timeout(sa, self.connect_timeout.get()).await {
                 Ok(s) => {
                     if let Err(e) = s.set_nodelay(true) {
                         tracing::debug!(upstream = addr, error = %e, "cannot set TCP_NODELAY");
@@ -152,7 +194,7 @@ impl Connector {
 
 /// Resolves `host:port`; literal IPs without a system call, names on the blocking pool (never on
 /// the shard's thread).
-async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
+pub(crate) async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
     if let Ok(sa) = addr.parse::<SocketAddr>() {
         return Ok(vec![sa]);
     }

@@ -71,7 +71,7 @@ pub async fn discover(shard: &Rc<Shard>) -> Result<usize, DiscoveryError> {
     let mut size = [0u8; 4];
     stream.read_exact(&mut size).await?;
     let size = i32::from_be_bytes(size);
-    if size < 0 || size as usize > shard.config.max_frame_bytes {
+    if size < 0 || size as usize > shard.config().max_frame_bytes {
         return Err(DiscoveryError::Response(format!("frame size {size}")));
     }
     let mut payload = vec![0u8; size as usize];
@@ -102,7 +102,7 @@ pub async fn refresh(shard: &Rc<Shard>) {
 
 /// At shard start: discover until it works once (backing off), or until shutdown.
 pub async fn discover_at_start(shard: Rc<Shard>) {
-    let mut delay = shard.config.reconnect_backoff;
+    let mut delay = shard.config().reconnect_backoff;
     loop {
         if shard.shutdown.is_set() {
             return;
@@ -118,6 +118,6 @@ pub async fn discover_at_start(shard: Rc<Shard>) {
             }
         }
         glommio::timer::sleep(delay).await;
-        delay = (delay * 2).min(shard.config.reconnect_backoff_max.max(delay));
+        delay = (delay * 2).min(shard.config().reconnect_backoff_max.max(delay));
     }
 }

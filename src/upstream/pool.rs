@@ -1,7 +1,7 @@
 //! Per-shard pool of idle upstream connections, by upstream address. See the module docs of
 //! [`crate::upstream`] for when a connection is returned and reused.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -9,19 +9,51 @@ use glommio::net::TcpStream;
 
 /// Idle upstream connections of one shard.
 pub struct Pool {
-    max_idle_per_broker: usize,
-    idle_timeout: Duration,
+    max_idle_per_broker: Cell<usize>,
+    idle_timeout: Cell<Duration>,
     idle: RefCell<HashMap<String, Vec<(TcpStream, Instant)>>>,
+    reuses: RefCell<HashMap<String, u64>>,
 }
 
 impl Pool {
     /// An empty pool keeping at most `max_idle_per_broker` connections per address for `idle_timeout`.
     pub fn new(max_idle_per_broker: usize, idle_timeout: Duration) -> Self {
         Self {
-            max_idle_per_broker,
-            idle_timeout,
+            max_idle_per_broker: Cell::new(max_idle_per_broker),
+            idle_timeout: Cell::new(idle_timeout),
             idle: RefCell::new(HashMap::new()),
+            reuses: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Changes the limits (a reload); connections above the new limit close at the next sweep.
+    pub fn set_limits(&self, max_idle_per_broker: usize, idle_timeout: Duration) {
+        self.max_idle_per_broker.set(max_idle_per_broker);
+        self.idle_timeout.set(idle_timeout);
+    }
+
+    /// The idle timeout in force.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout.get()
+    }
+
+    /// Per address: idle connections now and reuses since start.
+    pub fn stats(&self) -> Vec<(String, u64, u64)> {
+        let idle = self.idle.borrow();
+        let reuses = self.reuses.borrow();
+        let mut addrs: Vec<&String> = idle.keys().chain(reuses.keys()).collect();
+        addrs.sort();
+        addrs.dedup();
+        addrs
+            .into_iter()
+            .map(|a| {
+                (
+                    a.clone(),
+                    idle.get(a).map_or(0, |l| l.len() as u64),
+                    reuses.get(a).copied().unwrap_or(0),
+                )
+            })
+            .collect()
     }
 
     /// Takes a live idle connection to `addr`, newest first; stale or dead ones are closed.
@@ -29,7 +61,12 @@ impl Pool {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(addr)?;
         while let Some((s, since)) = list.pop() {
-            if since.elapsed() < self.idle_timeout && is_idle_and_open(&s) {
+            if since.elapsed() < self.idle_timeout.get() && is_idle_and_open(&s) {
+                *self
+                    .reuses
+                    .borrow_mut()
+                    .entry(addr.to_string())
+                    .or_insert(0) += 1;
                 return Some(s);
             }
         }
@@ -38,22 +75,25 @@ impl Pool {
 
     /// Returns a clean connection (nothing in flight, nothing unread) to the pool of `addr`.
     pub fn put(&self, addr: &str, stream: TcpStream) {
-        if self.max_idle_per_broker == 0 {
+        let (max, timeout) = (self.max_idle_per_broker.get(), self.idle_timeout.get());
+        if max == 0 {
             return;
         }
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(addr.to_string()).or_default();
-        list.retain(|(_, since)| since.elapsed() < self.idle_timeout);
-        if list.len() < self.max_idle_per_broker {
+        list.retain(|(_, since)| since.elapsed() < timeout);
+        if list.len() < max {
             list.push((stream, Instant::now()));
         }
     }
 
     /// Closes idle connections past their timeout; returns how many remain.
     pub fn sweep(&self) -> usize {
+        let (max, timeout) = (self.max_idle_per_broker.get(), self.idle_timeout.get());
         let mut idle = self.idle.borrow_mut();
         idle.retain(|_, list| {
-            list.retain(|(_, since)| since.elapsed() < self.idle_timeout);
+            list.retain(|(_, since)| since.elapsed() < timeout);
+            list.truncate(max);
             !list.is_empty()
         });
         idle.values().map(Vec::len).sum()

@@ -1,0 +1,332 @@
+//! Metrics: plain per-shard counters and fixed-bucket histograms on the data path, gathered into
+//! a [`ShardSnapshot`] over the cross-shard channels at scrape time and rendered in the
+//! Prometheus/OpenMetrics text format by [`render`] (control plane).
+//!
+//! Recording is a `Cell` increment on the shard that owns the connection: no atomics, no locks,
+//! no allocation. Label sets are bounded: api key (0..=126, larger keys share the slot `other`),
+//! api version (0..=30, larger share `other`), shard index, node id, side and a fixed reason
+//! vocabulary. No per-topic or per-client label.
+
+mod render;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use render::{render, ControlMetrics, Gathered};
+
+/// Api keys with a slot of their own; larger keys are counted in the last slot.
+pub const API_KEY_SLOTS: usize = 128;
+/// Api versions with a slot of their own; larger versions are counted in the last slot.
+pub const VERSION_SLOTS: usize = 32;
+/// Upper bounds of the latency histogram buckets, in microseconds (the last bucket is +Inf).
+pub const LATENCY_BUCKETS_US: [u64; 19] = [
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
+    500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+/// The slot of an api key: its value for 0..=126, the last slot otherwise (incl. negative).
+pub fn api_key_slot(api_key: i16) -> usize {
+    usize::try_from(api_key)
+        .ok()
+        .filter(|k| *k < API_KEY_SLOTS - 1)
+        .unwrap_or(API_KEY_SLOTS - 1)
+}
+
+fn version_slot(api_version: i16) -> usize {
+    usize::try_from(api_version)
+        .ok()
+        .filter(|v| *v < VERSION_SLOTS - 1)
+        .unwrap_or(VERSION_SLOTS - 1)
+}
+
+/// Byte counters by direction, as seen from the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Read from clients.
+    DownstreamIn = 0,
+    /// Written to clients.
+    DownstreamOut = 1,
+    /// Read from brokers.
+    UpstreamIn = 2,
+    /// Written to brokers.
+    UpstreamOut = 3,
+}
+
+impl Direction {
+    /// `(side, direction)` labels.
+    pub fn labels(i: usize) -> (&'static str, &'static str) {
+        match i {
+            0 => ("downstream", "in"),
+            1 => ("downstream", "out"),
+            2 => ("upstream", "in"),
+            _ => ("upstream", "out"),
+        }
+    }
+}
+
+/// A latency histogram with the fixed [`LATENCY_BUCKETS_US`] buckets.
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: [Cell<u64>; LATENCY_BUCKETS_US.len() + 1],
+    sum_us: Cell<u64>,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| Cell::new(0)),
+            sum_us: Cell::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn record(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = LATENCY_BUCKETS_US.partition_point(|b| *b < us);
+        self.buckets[i].set(self.buckets[i].get() + 1);
+        self.sum_us.set(self.sum_us.get().saturating_add(us));
+    }
+
+    fn snapshot(&self) -> Option<HistogramSnapshot> {
+        let buckets: Vec<u64> = self.buckets.iter().map(Cell::get).collect();
+        let count: u64 = buckets.iter().sum();
+        (count > 0).then(|| HistogramSnapshot {
+            buckets,
+            sum_us: self.sum_us.get(),
+            count,
+        })
+    }
+}
+
+/// A copy of a [`Histogram`]: per-bucket (not cumulative) counts, in [`LATENCY_BUCKETS_US`] order
+/// with +Inf last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    pub buckets: Vec<u64>,
+    pub sum_us: u64,
+    pub count: u64,
+}
+
+/// Counters of one shard. Owned by the shard (`!Sync`); read only through [`ShardMetrics::snapshot`].
+#[derive(Debug)]
+pub struct ShardMetrics {
+    requests: Box<[Cell<u64>]>,
+    responses: Box<[Cell<u64>]>,
+    gateway_latency: Box<[Histogram]>,
+    upstream_latency: Box<[Histogram]>,
+    broker_throttle_ms: Box<[Cell<u64>]>,
+    bytes: [Cell<u64>; 4],
+    refused: Cell<u64>,
+    errors: RefCell<BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+impl Default for ShardMetrics {
+    fn default() -> Self {
+        let cells = |n: usize| (0..n).map(|_| Cell::new(0)).collect::<Box<[_]>>();
+        let hists = || (0..API_KEY_SLOTS).map(|_| Histogram::default()).collect();
+        Self {
+            requests: cells(API_KEY_SLOTS * VERSION_SLOTS),
+            responses: cells(API_KEY_SLOTS * VERSION_SLOTS),
+            gateway_latency: hists(),
+            upstream_latency: hists(),
+            broker_throttle_ms: cells(API_KEY_SLOTS),
+            bytes: std::array::from_fn(|_| Cell::new(0)),
+            refused: Cell::new(0),
+            errors: RefCell::new(BTreeMap::new()),
+        }
+    }
+}
+
+fn bump(c: &Cell<u64>, n: u64) {
+    c.set(c.get().wrapping_add(n));
+}
+
+impl ShardMetrics {
+    /// One request received from a client (forwarded or answered by Sluice).
+    pub fn request(&self, api_key: i16, api_version: i16) {
+        bump(
+            &self.requests[api_key_slot(api_key) * VERSION_SLOTS + version_slot(api_version)],
+            1,
+        );
+    }
+
+    /// One response written to a client.
+    pub fn response(&self, api_key: i16, api_version: i16) {
+        bump(
+            &self.responses[api_key_slot(api_key) * VERSION_SLOTS + version_slot(api_version)],
+            1,
+        );
+    }
+
+    /// Latency of one request: time spent in the gateway (both ways) and the upstream round trip.
+    pub fn latency(&self, api_key: i16, gateway: Duration, upstream: Duration) {
+        let k = api_key_slot(api_key);
+        self.gateway_latency[k].record(gateway);
+        self.upstream_latency[k].record(upstream);
+    }
+
+    /// Latency of a request Sluice answered itself (no upstream round trip).
+    pub fn local_latency(&self, api_key: i16, gateway: Duration) {
+        self.gateway_latency[api_key_slot(api_key)].record(gateway);
+    }
+
+    /// `throttle_time_ms` a broker reported in a response.
+    pub fn broker_throttle(&self, api_key: i16, ms: i32) {
+        if ms > 0 {
+            bump(
+                &self.broker_throttle_ms[api_key_slot(api_key)],
+                u64::from(ms.unsigned_abs()),
+            );
+        }
+    }
+
+    /// Bytes moved in one direction.
+    pub fn bytes(&self, d: Direction, n: usize) {
+        bump(&self.bytes[d as usize], n as u64);
+    }
+
+    /// A connection closed at accept (connection limit).
+    pub fn refused(&self) {
+        bump(&self.refused, 1);
+    }
+
+    /// A session that ended with an error, by side and reason (both from fixed vocabularies).
+    pub fn error(&self, side: &'static str, reason: &'static str) {
+        *self.errors.borrow_mut().entry((side, reason)).or_insert(0) += 1;
+    }
+
+    /// Copies the non-zero counters.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let by_key_version = |cells: &[Cell<u64>]| {
+            cells
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.get() > 0)
+                .map(|(i, c)| {
+                    (
+                        (i / VERSION_SLOTS) as u16,
+                        (i % VERSION_SLOTS) as u16,
+                        c.get(),
+                    )
+                })
+                .collect()
+        };
+        let hists = |h: &[Histogram]| {
+            h.iter()
+                .enumerate()
+                .filter_map(|(k, h)| h.snapshot().map(|s| (k as u16, s)))
+                .collect()
+        };
+        MetricsSnapshot {
+            requests: by_key_version(&self.requests),
+            responses: by_key_version(&self.responses),
+            gateway_latency: hists(&self.gateway_latency),
+            upstream_latency: hists(&self.upstream_latency),
+            broker_throttle_ms: self
+                .broker_throttle_ms
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.get() > 0)
+                .map(|(k, c)| (k as u16, c.get()))
+                .collect(),
+            bytes: std::array::from_fn(|i| self.bytes[i].get()),
+            refused: self.refused.get(),
+            errors: self
+                .errors
+                .borrow()
+                .iter()
+                .map(|((s, r), n)| (*s, *r, *n))
+                .collect(),
+        }
+    }
+}
+
+/// The data-path counters of one shard at one instant (`Send`, for the cross-shard channels).
+/// Api key and version are slots (see [`API_KEY_SLOTS`], [`VERSION_SLOTS`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub requests: Vec<(u16, u16, u64)>,
+    pub responses: Vec<(u16, u16, u64)>,
+    pub gateway_latency: Vec<(u16, HistogramSnapshot)>,
+    pub upstream_latency: Vec<(u16, HistogramSnapshot)>,
+    pub broker_throttle_ms: Vec<(u16, u64)>,
+    pub bytes: [u64; 4],
+    pub refused: u64,
+    pub errors: Vec<(&'static str, &'static str, u64)>,
+}
+
+/// Upstream connection counters of one shard for one broker address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamSnapshot {
+    /// Node id, when the address belongs to a known broker.
+    pub node_id: Option<i32>,
+    /// Upstream `host:port`.
+    pub addr: String,
+    pub connects: u64,
+    pub connect_failures: u64,
+    pub pool_reuses: u64,
+    pub pool_idle: u64,
+}
+
+/// Everything one shard reports at a scrape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardSnapshot {
+    pub shard: usize,
+    pub active_connections: u64,
+    pub accepted_connections: u64,
+    pub listeners: u64,
+    pub metrics: MetricsSnapshot,
+    pub upstream: Vec<UpstreamSnapshot>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_bounded() {
+        assert_eq!(api_key_slot(0), 0);
+        assert_eq!(api_key_slot(126), 126);
+        assert_eq!(api_key_slot(127), 127);
+        assert_eq!(api_key_slot(i16::MAX), 127);
+        assert_eq!(api_key_slot(-1), 127);
+        assert_eq!(version_slot(30), 30);
+        assert_eq!(version_slot(31), 31);
+        assert_eq!(version_slot(400), 31);
+    }
+
+    #[test]
+    fn histogram_buckets_by_upper_bound() {
+        let h = Histogram::default();
+        h.record(Duration::from_micros(10)); // le 10
+        h.record(Duration::from_micros(11)); // le 25
+        h.record(Duration::from_secs(60)); // +Inf
+        let s = h.snapshot().expect("non-empty");
+        assert_eq!(s.count, 3);
+        assert_eq!(s.buckets[0], 1);
+        assert_eq!(s.buckets[1], 1);
+        assert_eq!(s.buckets[LATENCY_BUCKETS_US.len()], 1);
+        assert_eq!(s.sum_us, 10 + 11 + 60_000_000);
+        assert!(Histogram::default().snapshot().is_none());
+    }
+
+    #[test]
+    fn snapshot_keeps_only_nonzero() {
+        let m = ShardMetrics::default();
+        m.request(0, 9);
+        m.request(0, 9);
+        m.request(300, 2);
+        m.response(18, 3);
+        m.bytes(Direction::UpstreamOut, 100);
+        m.error("downstream", "client_frame");
+        m.error("downstream", "client_frame");
+        let s = m.snapshot();
+        assert_eq!(s.requests, vec![(0, 9, 2), (127, 2, 1)]);
+        assert_eq!(s.responses, vec![(18, 3, 1)]);
+        assert_eq!(s.bytes, [0, 0, 0, 100]);
+        assert_eq!(s.errors, vec![("downstream", "client_frame", 2)]);
+    }
+}
