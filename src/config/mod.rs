@@ -270,7 +270,7 @@ impl Config {
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_string(),
-            message: e.to_string(),
+            message: redact_secrets(&e.to_string()),
         })?;
         Self::from_raw(raw, available_cpus())
     }
@@ -650,6 +650,19 @@ impl Config {
     }
 }
 
+/// TOML parse errors quote the offending line: never let one carry the admin token into a log
+/// or an HTTP answer.
+fn redact_secrets(message: &str) -> String {
+    message
+        .lines()
+        .map(|l| match l.find("bearer_token") {
+            Some(i) if l.contains('=') => format!("{}bearer_token = <redacted>", &l[..i]),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Checks `host:port` syntax without resolving (resolution happens off the shard at connect time).
 fn check_host_port(s: &str) -> Result<(), String> {
     if s.parse::<SocketAddr>().is_ok() {
@@ -712,6 +725,14 @@ bootstrap_servers = ["127.0.0.1:9092", "localhost:9093"]
             ConfigError::Invalid(v) => v.into_iter().map(|f| f.path).collect(),
             other => panic!("expected Invalid, got {other}"),
         }
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_admin_token() {
+        let text = format!("{GOOD}\n[admin]\nbearer_token = \"s3cr3t-s3cr3t-s3cr3t\" x\n");
+        let e = Config::parse(&text, "t").expect_err("bad TOML").to_string();
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(e.contains("bearer_token = <redacted>"), "{e}");
     }
 
     #[test]

@@ -502,7 +502,9 @@ impl ControlPlane {
     /// accepting TCP connections (probed at most once a second).
     pub async fn readiness(&self) -> Readiness {
         if let Some((at, r)) = self.readiness.borrow().as_ref() {
-            if at.elapsed() < READINESS_TTL {
+            // A drain that began since is never hidden by the cache.
+            if at.elapsed() < READINESS_TTL && !(r.ready && self.state.stop.load(Ordering::SeqCst))
+            {
                 return r.clone();
             }
         }

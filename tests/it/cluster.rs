@@ -504,13 +504,51 @@ impl KafkaCluster {
         Ok(())
     }
 
-    /// Starts every node that is not running (after a test stopped one).
+    /// Starts every node that is not running (after a test stopped some), all at once: with every
+    /// node down, none can finish starting alone (the KRaft quorum needs a majority).
     pub fn ensure_all_running(&mut self) {
-        for id in self.node_ids() {
-            if !self.is_running(id) {
-                self.start_broker(id);
+        let missing: Vec<u32> = self
+            .node_ids()
+            .into_iter()
+            .filter(|id| !self.is_running(*id))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let mut offsets = Vec::new();
+        for id in &missing {
+            let i = self.index(*id);
+            match self.spawn_node(i) {
+                Ok(off) => offsets.push(off),
+                Err(e) => {
+                    self.keep = true;
+                    panic!("{e}");
+                }
             }
         }
+        if let Err(e) = self.wait_ready(&missing, &offsets) {
+            self.keep = true;
+            panic!("{e}");
+        }
+        eprintln!(
+            "[it] brokers {missing:?} restarted in {:.1?}",
+            started.elapsed()
+        );
+    }
+
+    /// Starts node `id` again without waiting for it to join the cluster (it may not be able to
+    /// alone); [`KafkaCluster::ensure_all_running`] or [`KafkaCluster::start_broker`] waits later.
+    pub fn spawn_broker(&mut self, id: u32) {
+        let i = self.index(id);
+        if self.nodes[i].child.is_some() {
+            return;
+        }
+        if let Err(e) = self.spawn_node(i) {
+            self.keep = true;
+            panic!("{e}");
+        }
+        eprintln!("[it] broker {id} spawned");
     }
 
     /// Keeps the directory (logs, data) after the cluster is dropped.

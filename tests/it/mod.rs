@@ -1,5 +1,6 @@
 //! Harness for the integration tests against real Kafka: see the crate docs of `tests/integration.rs`.
 
+pub mod admin;
 pub mod cluster;
 pub mod conn_guard;
 pub mod java;

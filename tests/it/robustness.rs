@@ -231,6 +231,7 @@ fn upstream_closing_mid_response_closes_only_that_client() {
         broker_port_base: ports[1],
         upstream: vec![fake_addr],
         log_level: "info".into(),
+        admin_port: None,
         extra: String::new(),
     };
     let mut sluice = Sluice::try_start(&cfg).unwrap_or_else(|(e, _)| panic!("{e}"));

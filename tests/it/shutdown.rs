@@ -1,6 +1,6 @@
 //! Graceful shutdown against the real cluster: SIGTERM while a long-poll Fetch is in flight. Sluice
-//! stops accepting at once, still delivers the Fetch response, then closes and exits 0 within the
-//! drain timeout.
+//! stops accepting at once and reports not-ready, still delivers the Fetch response, then closes
+//! and exits 0 within the drain timeout.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -123,6 +123,11 @@ fn sigterm_drains_in_flight_fetch_and_exits_zero() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // While the drain waits for the Fetch, the admin listener still answers: alive, not ready.
+    let (status, body) = sluice.admin("GET", "/readyz", "", None);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("draining"), "{body}");
+    assert_eq!(sluice.admin("GET", "/healthz", "", None).0, 200);
     assert!(
         sent.elapsed() < Duration::from_millis(FETCH_MAX_WAIT_MS as u64),
         "too slow to check"

@@ -32,6 +32,7 @@ pub struct Sluice {
     config: PathBuf,
     bootstrap_port: u16,
     broker_port_base: u16,
+    admin_port: Option<u16>,
     keep: bool,
     exit: Option<ExitStatus>,
 }
@@ -44,6 +45,8 @@ pub struct SluiceConfig {
     pub broker_port_base: u16,
     pub upstream: Vec<String>,
     pub log_level: String,
+    /// The admin listener's loopback port (an `[admin]` section), if any.
+    pub admin_port: Option<u16>,
     /// Extra TOML appended verbatim (e.g. a `[limits]` section).
     pub extra: String,
 }
@@ -73,11 +76,16 @@ bootstrap_servers = [{upstream}]
 
 [log]
 level = \"{level}\"
+{admin}
 {extra}",
             shards = self.shards,
             bootstrap = self.bootstrap_port,
             base = self.broker_port_base,
             level = self.log_level,
+            admin = self
+                .admin_port
+                .map(|p| format!("[admin]\nlisten = \"127.0.0.1:{p}\"\n"))
+                .unwrap_or_default(),
             extra = self.extra,
         )
     }
@@ -101,6 +109,8 @@ impl Sluice {
                 broker_port_base,
                 upstream: cluster.client_addrs(),
                 log_level: std::env::var("SLUICE_IT_LOG").unwrap_or_else(|_| "info".to_string()),
+                // The last port of the range pick_ports checked: never a node's port.
+                admin_port: Some(broker_port_base + n_brokers as u16 + 2),
                 extra: extra.to_string(),
             };
             match Self::try_start(&cfg) {
@@ -158,6 +168,7 @@ impl Sluice {
             config,
             bootstrap_port: cfg.bootstrap_port,
             broker_port_base: cfg.broker_port_base,
+            admin_port: cfg.admin_port,
             keep: false,
             exit: None,
         };
@@ -223,6 +234,32 @@ impl Sluice {
 
     pub fn broker_port_base(&self) -> u16 {
         self.broker_port_base
+    }
+
+    /// The config file Sluice was started with (tests rewrite it, then reload).
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// One HTTP/1.1 request to the admin listener: (status, body). `token` goes in
+    /// `Authorization: Bearer`.
+    pub fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        token: Option<&str>,
+    ) -> (u16, String) {
+        let port = self.admin_port.expect("this Sluice has no admin listener");
+        http_request(port, method, path, body, token)
+            .unwrap_or_else(|e| panic!("admin {method} {path}: {e}\n{}", self.log_tail(40)))
+    }
+
+    /// GET /metrics, parsed.
+    pub fn metrics(&self) -> Metrics {
+        let (status, text) = self.admin("GET", "/metrics", "", None);
+        assert_eq!(status, 200, "GET /metrics: {text}");
+        Metrics(text)
     }
 
     /// The Sluice process id (0 once it stopped).
@@ -366,4 +403,79 @@ fn pick_ports(n_brokers: u32, avoid: &[u16]) -> (u16, u16) {
         return (bootstrap, base);
     }
     panic!("no free range of {span} loopback ports found");
+}
+
+/// A minimal HTTP/1.1 client for the admin listener (`Connection: close`, body read to EOF).
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {raw:?}")))?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A scrape of /metrics (OpenMetrics text).
+#[derive(Debug, Clone)]
+pub struct Metrics(pub String);
+
+impl Metrics {
+    /// Sum of every sample of `name` whose labels contain all of `labels` (`key="value"` pairs).
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+                if metric != name {
+                    return None;
+                }
+                labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+                    .then(|| value.parse::<f64>().ok())?
+            })
+            .sum()
+    }
+
+    /// Every `(labels, value)` sample of `name`, labels as written between the braces.
+    pub fn samples(&self, name: &str) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        for l in self.0.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = l.rsplit_once(' ') else {
+                continue;
+            };
+            let (metric, labels) = series.split_once('{').unwrap_or((series, ""));
+            if metric == name {
+                if let Ok(v) = value.parse() {
+                    out.push((labels.trim_end_matches('}').to_string(), v));
+                }
+            }
+        }
+        out
+    }
 }

@@ -52,6 +52,8 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
@@ -853,6 +855,285 @@ public final class Scenario {
         }
     }
 
+
+    // ----------------------------------------------------------------------------------------------
+    // Operations scenarios (admin API, reload, drain): the harness acts while the client waits on
+    // stdin, so what the client counts and what Sluice counts can be compared at one instant.
+
+    /** Sum of a client-level metric (group producer-metrics, consumer-metrics, admin-client-metrics). */
+    static double clientMetric(Map<MetricName, ? extends Metric> metrics, String name) {
+        double sum = 0;
+        for (Map.Entry<MetricName, ? extends Metric> e : metrics.entrySet()) {
+            String g = e.getKey().group();
+            if (e.getKey().name().equals(name)
+                    && (g.equals("producer-metrics") || g.equals("consumer-metrics") || g.equals("admin-client-metrics"))) {
+                Object v = e.getValue().metricValue();
+                if (v instanceof Number num) {
+                    sum += num.doubleValue();
+                }
+            }
+        }
+        return sum;
+    }
+
+    void awaitGo(String announce) throws Exception {
+        System.out.println(announce);
+        System.out.flush();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line = in.readLine();
+        check("go".equals(line == null ? null : line.trim()), "expected 'go' on stdin, got %s", line);
+    }
+
+    List<TopicPartition> partitionsOf(String topic, int partitions) {
+        List<TopicPartition> tps = new ArrayList<>();
+        for (int i = 0; i < partitions; i++) {
+            tps.add(new TopicPartition(topic, i));
+        }
+        return tps;
+    }
+
+    /**
+     * Produces and consumes (assign mode, no group: no background heartbeats), then reports the
+     * requests its clients sent (Kafka's own request-total metrics) and waits on stdin while the
+     * harness scrapes Sluice, so the two counts can be compared exactly.
+     */
+    String metricsProbe() throws Exception {
+        String topic = topic();
+        int partitions = intOpt("partitions", 3);
+        int n = intOpt("records", 500);
+        double requests = 0;
+        double responses = 0;
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, partitions, (short) 3, Map.of());
+            requests += clientMetric(admin.metrics(), "request-total");
+            responses += clientMetric(admin.metrics(), "response-total");
+        }
+        List<Acked> acked;
+        try (KafkaProducer<String, String> p = producer("producer", props())) {
+            acked = produceAll(p, topic, n, partitions, 0);
+            requests += clientMetric(p.metrics(), "request-total");
+            responses += clientMetric(p.metrics(), "response-total");
+        }
+        try (KafkaConsumer<String, String> c = consumer("consumer", null,
+                props(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "100"))) {
+            c.assign(partitionsOf(topic, partitions));
+            c.seekToBeginning(c.assignment());
+            List<ConsumerRecord<String, String>> got = consumeUntil(c, g -> countOurs(g, runId + "-") >= n);
+            verifyExactly(acked, got, "metrics-probe");
+            // The consumer sends its next Fetch within poll(); none leaves outside poll().
+            requests += clientMetric(c.metrics(), "request-total");
+            responses += clientMetric(c.metrics(), "response-total");
+            awaitGo(String.format("{\"phase\":\"counted\",\"requests\":%d,\"responses\":%d}",
+                    (long) requests, (long) responses));
+        }
+        return String.format("\"records\":%d,\"requests\":%d,\"responses\":%d", n, (long) requests,
+                (long) responses);
+    }
+
+    /**
+     * A producer (acks=all, idempotent) and a consumer run continuously; after the first acks the
+     * client announces itself and waits for "go" (the harness reloads Sluice meanwhile), keeps going
+     * for `after` more records, then checks that every acked record was consumed and that neither
+     * client had to open or lost a connection across the reload.
+     */
+    String reloadSteady() throws Exception {
+        String topic = topic();
+        int partitions = intOpt("partitions", 3);
+        int after = intOpt("after", 400);
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, partitions, (short) 3, Map.of());
+        }
+        List<Acked> acked = Collections.synchronizedList(new ArrayList<>());
+        AtomicReference<Exception> sendError = new AtomicReference<>();
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicInteger sent = new AtomicInteger();
+        List<ConsumerRecord<String, String>> got = Collections.synchronizedList(new ArrayList<>());
+        AtomicReference<Exception> pollError = new AtomicReference<>();
+        AtomicBoolean stopConsumer = new AtomicBoolean();
+        try (KafkaProducer<String, String> p = producer("producer", props());
+                KafkaConsumer<String, String> c = consumer("consumer", null,
+                        props(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "200"))) {
+            c.assign(partitionsOf(topic, partitions));
+            c.seekToBeginning(c.assignment());
+            Thread consumerThread = new Thread(() -> {
+                try {
+                    while (!stopConsumer.get()) {
+                        for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(100))) {
+                            got.add(r);
+                        }
+                    }
+                } catch (Exception e) {
+                    pollError.set(e);
+                }
+            }, "consumer");
+            consumerThread.start();
+            Thread producerThread = new Thread(() -> {
+                int i = 0;
+                while (!stop.get() && sendError.get() == null) {
+                    String k = key(i);
+                    int part = i % partitions;
+                    p.send(new ProducerRecord<>(topic, part, k, value(k)), (m, e) -> {
+                        if (e != null) {
+                            sendError.compareAndSet(null, e);
+                        } else {
+                            acked.add(new Acked(k, value(k), m.partition(), m.offset()));
+                        }
+                    });
+                    sent.set(++i);
+                    try {
+                        Thread.sleep(2);
+                    } catch (InterruptedException ie) {
+                        return;
+                    }
+                }
+            }, "producer");
+            producerThread.start();
+            try {
+                waitForCount("acks before the reload", () -> acked.size() >= 200 && got.size() >= 100, sendError);
+                double conns = clientMetric(p.metrics(), "connection-creation-total")
+                        + clientMetric(c.metrics(), "connection-creation-total");
+                double closes = clientMetric(p.metrics(), "connection-close-total")
+                        + clientMetric(c.metrics(), "connection-close-total");
+                awaitGo(String.format("{\"phase\":\"running\",\"acked\":%d,\"connections\":%d,\"closes\":%d}",
+                        acked.size(), (long) conns, (long) closes));
+                int base = acked.size();
+                waitForCount("acks after the reload", () -> acked.size() >= base + after, sendError);
+                stop.set(true);
+                producerThread.join(10_000);
+                p.flush();
+                check(sendError.get() == null, "send failed: %s", sendError.get());
+                int total = acked.size();
+                waitForCount("consumer catching up", () -> countOurs(new ArrayList<>(got), runId + "-") >= total,
+                        pollError);
+                stopConsumer.set(true);
+                consumerThread.join(10_000);
+                check(pollError.get() == null, "poll failed: %s", pollError.get());
+                double conns2 = clientMetric(p.metrics(), "connection-creation-total")
+                        + clientMetric(c.metrics(), "connection-creation-total");
+                double closes2 = clientMetric(p.metrics(), "connection-close-total")
+                        + clientMetric(c.metrics(), "connection-close-total");
+                verifyExactly(new ArrayList<>(acked), new ArrayList<>(got), "reload-steady");
+                return String.format(
+                        "\"records\":%d,\"connections_before\":%d,\"connections_after\":%d,\"closes_before\":%d,\"closes_after\":%d",
+                        total, (long) conns, (long) conns2, (long) closes, (long) closes2);
+            } finally {
+                stop.set(true);
+                stopConsumer.set(true);
+                producerThread.join(10_000);
+                consumerThread.join(10_000);
+            }
+        }
+    }
+
+    /**
+     * Produces continuously through Sluice; after the first acks it announces itself and waits for
+     * "go" (the harness sends SIGTERM meanwhile), keeps sending until sends fail, then reads every
+     * partition directly from the brokers (`--direct-bootstrap`) and checks that every acked record
+     * is there: a drain never loses an acknowledged write.
+     */
+    String produceThroughDrain() throws Exception {
+        String topic = topic();
+        int partitions = intOpt("partitions", 3);
+        String direct = opt("direct-bootstrap", null);
+        check(direct != null, "--direct-bootstrap is required");
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, partitions, (short) 3, Map.of());
+        }
+        List<Acked> acked = Collections.synchronizedList(new ArrayList<>());
+        AtomicInteger failed = new AtomicInteger();
+        AtomicBoolean stop = new AtomicBoolean();
+        Properties extra = props(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "4000",
+                ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000",
+                ProducerConfig.MAX_BLOCK_MS_CONFIG, "2000");
+        try (KafkaProducer<String, String> p = producer("producer", extra)) {
+            Thread producerThread = new Thread(() -> {
+                int i = 0;
+                while (!stop.get()) {
+                    String k = key(i++);
+                    try {
+                        p.send(new ProducerRecord<>(topic, i % partitions, k, value(k)), (m, e) -> {
+                            if (e != null) {
+                                failed.incrementAndGet();
+                            } else {
+                                acked.add(new Acked(k, value(k), m.partition(), m.offset()));
+                            }
+                        });
+                    } catch (Exception e) {
+                        failed.incrementAndGet();
+                    }
+                    try {
+                        Thread.sleep(1);
+                    } catch (InterruptedException ie) {
+                        return;
+                    }
+                }
+            }, "producer");
+            producerThread.start();
+            try {
+                waitForCount("acks before the drain", () -> acked.size() >= 300, new AtomicReference<>());
+                awaitGo(String.format("{\"phase\":\"running\",\"acked\":%d}", acked.size()));
+                int before = acked.size();
+                phase("producing until the gateway is gone");
+                long until = System.currentTimeMillis() + 6_000;
+                while (failed.get() == 0 && System.currentTimeMillis() < until) {
+                    Thread.sleep(50);
+                }
+                check(failed.get() > 0, "sends kept succeeding 6 s after the drain began");
+                stop.set(true);
+                producerThread.join(10_000);
+                Thread.sleep(4_500); // every outstanding send completes (delivery.timeout.ms)
+                check(acked.size() >= before, "acks went backwards");
+            } finally {
+                stop.set(true);
+                producerThread.join(10_000);
+            }
+        } catch (Exception e) {
+            // Closing a producer whose gateway is gone may time out; the acks are what matter.
+            phase("producer close: " + e);
+        }
+        List<Acked> all = new ArrayList<>(acked);
+        Properties directProps = new Properties();
+        directProps.put("bootstrap.servers", direct);
+        directProps.put("client.id", "sluice-it-drain-verify-" + runId);
+        directProps.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        directProps.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        Set<String> wantKeys = new HashSet<>();
+        for (Acked a : all) {
+            wantKeys.add(a.key());
+        }
+        List<ConsumerRecord<String, String>> got = new ArrayList<>();
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(directProps, new StringDeserializer(),
+                new StringDeserializer())) {
+            c.assign(partitionsOf(topic, partitions));
+            c.seekToBeginning(c.assignment());
+            Set<String> seen = new HashSet<>();
+            phase("reading back directly from the brokers");
+            while (!seen.containsAll(wantKeys)) {
+                check(System.currentTimeMillis() < deadline, "acked records missing after the drain: %d of %d found",
+                        seen.size(), wantKeys.size());
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    got.add(r);
+                    if (r.key() != null) {
+                        seen.add(r.key());
+                    }
+                }
+            }
+        }
+        for (Acked a : all) {
+            boolean found = false;
+            for (ConsumerRecord<String, String> r : got) {
+                if (a.key().equals(r.key())) {
+                    check(r.partition() == a.partition() && r.offset() == a.offset() && a.value().equals(r.value()),
+                            "record %s differs from its ack", a.key());
+                    found = true;
+                    break;
+                }
+            }
+            check(found, "acked record %s missing", a.key());
+        }
+        return String.format("\"acked\":%d,\"failed_sends\":%d", all.size(), failed.get());
+    }
+
     // ----------------------------------------------------------------------------------------------
 
     String run() throws Exception {
@@ -872,6 +1153,12 @@ public final class Scenario {
                 return adminScenario();
             case "leader-change":
                 return leaderChange();
+            case "metrics-probe":
+                return metricsProbe();
+            case "reload-steady":
+                return reloadSteady();
+            case "produce-through-drain":
+                return produceThroughDrain();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }
