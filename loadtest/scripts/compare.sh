@@ -5,6 +5,8 @@
 # /proc/PID/stat over the measured window. Install the peers first: loadtest/scripts/install-peers.sh
 # (a peer that is not installed is skipped with a message, not an error).
 # Usage: loadtest/scripts/compare.sh [sluice-load options...]
+#        loadtest/scripts/compare.sh --quick|--full [bench.py options...]   (runs bench.py: every
+#        scenario, 3+ passes, results in loadtest/results/<date>-<machine>-<quick|full>.*)
 #   e.g. loadtest/scripts/compare.sh --producers 2 --acks 1 --duration-s 4 --warmup-s 1
 # Env: BIN (sluice, sluice-load, sluice-mock-broker; default target/release), OUT (default
 #      /tmp/sluice-compare), LOAD_CPUS (default 0), BROKER_CPUS (default 1), GATEWAY_CPUS (default 1;
@@ -15,6 +17,10 @@
 #      shards, default 1, pinned to the first SHARDS of GATEWAY_CPUS).
 # Direct vs Sluice only: SYSTEMS="direct sluice" loadtest/scripts/compare.sh ...
 set -euo pipefail
+# The scripted scenario matrix (every scenario and system, 3+ passes, medians, SVG): bench.py.
+case "${1:-}" in
+    --quick | --full | --tiny) exec python3 "$(dirname "$0")/bench.py" "$@" ;;
+esac
 BIN="${BIN:-target/release}"
 OUT="${OUT:-/tmp/sluice-compare}"
 LOAD_CPUS="${LOAD_CPUS:-0}"

@@ -45,6 +45,11 @@ fn mock_broker(extra: &[&str]) -> (Proc, Vec<String>) {
 
 /// Runs sluice-load with `args`, returns its JSON report.
 fn load(bootstrap: &str, args: &[&str], label: &str) -> Value {
+    load_with(bootstrap, args, label, "MB/s")
+}
+
+/// Runs sluice-load with `args`; its stdout must contain `expect`; returns its JSON report.
+fn load_with(bootstrap: &str, args: &[&str], label: &str, expect: &str) -> Value {
     let dir = std::env::temp_dir().join(format!("sluice-load-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let json = dir.join(format!("{label}.json"));
@@ -64,7 +69,10 @@ fn load(bootstrap: &str, args: &[&str], label: &str) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{label}:{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "sluice-load failed: {}", out.status);
-    assert!(stdout.contains("MB/s"), "human table missing");
+    assert!(
+        stdout.contains(expect),
+        "{expect:?} missing from the output"
+    );
     let text = std::fs::read_to_string(&json).expect("json report");
     serde_json::from_str(&text).expect("well-formed JSON report")
 }
@@ -173,6 +181,81 @@ fn direct_to_mock_broker() {
     );
     assert!(r["produce"]["records_per_s"].as_f64().expect("records/s") > 0.0);
     assert_eq!(r["produce"]["errors_total"], 0);
+
+    // Long polls on a topic nobody produces to wait out max_wait_ms while producers append to
+    // another topic (the mock broker wakes only the waiters of the appended topic, and honours
+    // max_wait_ms).
+    let r = load(
+        &addrs[0],
+        &[
+            "--producers",
+            "2",
+            "--rate",
+            "200",
+            "--consumers",
+            "2",
+            "--fetch-topic",
+            "nobody-produces-here",
+            "--fetch-max-wait-ms",
+            "200",
+            "--duration-s",
+            "1",
+        ],
+        "long-poll",
+    );
+    check_stats(&r["produce"]);
+    let f = &r["fetch"];
+    assert_eq!(f["errors_total"], 0, "{f}");
+    assert_eq!(f["records"], 0, "{f}");
+    let p50 = f["latency_us"]["p50"].as_u64().expect("fetch p50");
+    assert!(
+        (190_000..400_000).contains(&p50),
+        "long poll p50 {p50} µs, max_wait_ms 200"
+    );
+}
+
+/// Idle mode: N connections held; checks the report and returns it.
+fn idle(bootstrap: &str, n: usize, gateway_pid: u32, label: &str) -> Value {
+    let n_s = n.to_string();
+    let pid = gateway_pid.to_string();
+    let r = load_with(
+        bootstrap,
+        &[
+            "--idle-connections",
+            &n_s,
+            "--hold-s",
+            "0.2",
+            "--gateway-pid",
+            &pid,
+        ],
+        label,
+        "idle:",
+    );
+    assert_eq!(r["mode"], "idle");
+    let i = &r["idle"];
+    assert_eq!(i["connections"], n, "{i}");
+    assert_eq!(i["opened"], n, "{i}");
+    assert_eq!(i["alive_after_hold"], n, "{i}");
+    assert_eq!(i["errors"], 0, "{i}");
+    assert_eq!(i["gateway_pid"], gateway_pid, "{i}");
+    assert!(i["rss_kib_before"].as_u64().expect("rss before") > 0, "{i}");
+    assert!(i["rss_kib_held"].as_u64().expect("rss held") > 0, "{i}");
+    assert!(i["rss_kib_per_connection"].as_f64().is_some(), "{i}");
+    r
+}
+
+#[test]
+fn idle_connections_to_mock_broker() {
+    let (mock, addrs) = mock_broker(&[]);
+    let r = idle(&addrs[0], 60, mock.0.id(), "idle-direct");
+    // One thread (stack, buffers) per connection in the mock broker: its RSS must grow.
+    let per_conn = r["idle"]["rss_kib_per_connection"]
+        .as_f64()
+        .expect("KiB/conn");
+    assert!(
+        per_conn > 0.0,
+        "mock broker RSS did not grow: {per_conn} KiB/conn"
+    );
 }
 
 fn free_port() -> u16 {
@@ -251,7 +334,7 @@ fn through_sluice() {
         ),
     )
     .expect("write config");
-    let _gw = Proc(
+    let gw = Proc(
         Command::new(&sluice)
             .arg("--config")
             .arg(&config)
@@ -262,12 +345,27 @@ fn through_sluice() {
     wait_listening(bootstrap_port);
     let bootstrap = format!("127.0.0.1:{bootstrap_port}");
     produce_then_fetch(&bootstrap, "via-sluice");
-    // The generator learned Sluice's per-broker ports, not the mock's.
+    // The generator learned Sluice's per-broker ports, not the mock's; the gateway's CPU and RSS
+    // are sampled over the window.
+    let pid = gw.0.id().to_string();
     let r = load(
         &bootstrap,
-        &["--producers", "2", "--duration-s", "0.5"],
+        &[
+            "--producers",
+            "2",
+            "--duration-s",
+            "0.5",
+            "--gateway-pid",
+            &pid,
+        ],
         "via-sluice-ports",
     );
+    let g = &r["gateway"];
+    assert_eq!(g["pid"], gw.0.id(), "{g}");
+    assert!(g["cpu_s"].as_f64().expect("cpu_s") > 0.0, "{g}");
+    assert!(g["core_s_per_gb"].as_f64().expect("core-s/GB") > 0.0, "{g}");
+    assert!(g["rss_kib_end"].as_u64().expect("rss") > 0, "{g}");
+    idle(&bootstrap, 40, gw.0.id(), "via-sluice-idle");
     let brokers = r["cluster"]["brokers"].as_object().expect("brokers");
     for (id, addr) in brokers {
         let n: u16 = id.parse().expect("node id");

@@ -35,6 +35,8 @@ const CLIENT_ID: &str = "sluice-load";
 const PRODUCE: (i16, i16) = (3, 12);
 const FETCH: (i16, i16) = (4, 12);
 const METADATA: (i16, i16) = (1, 12);
+/// Threads that open and check idle connections (`--idle-connections`).
+const IDLE_THREADS: usize = 16;
 
 #[derive(Parser, Debug, Clone, Serialize)]
 #[command(
@@ -82,6 +84,10 @@ struct Args {
     /// Warm-up seconds: load runs but is not measured.
     #[arg(long, default_value_t = 0.0)]
     warmup_s: f64,
+    /// Topic the consumers fetch (default: --topic), e.g. a topic nobody produces to, for
+    /// long-poll consumers next to producers.
+    #[arg(long)]
+    fetch_topic: Option<String>,
     /// Fetch max_wait_ms.
     #[arg(long, default_value_t = 500)]
     fetch_max_wait_ms: i32,
@@ -103,6 +109,20 @@ struct Args {
     /// Write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Sample this process (the gateway under test) from /proc: CPU time (utime+stime, all
+    /// threads) over the measured window and VmRSS at its start and end; stored in the report as
+    /// `gateway`, with CPU µs per request and core-seconds per GB.
+    #[arg(long)]
+    gateway_pid: Option<u32>,
+    /// Idle mode: open N connections to --bootstrap, send one ApiVersions on each (so a gateway
+    /// attaches its upstream connection), hold them all --hold-s seconds, then check each still
+    /// answers an ApiVersions. No producers or consumers. With --gateway-pid, the report's `idle`
+    /// has the gateway's VmRSS before and while the connections are held.
+    #[arg(long)]
+    idle_connections: Option<usize>,
+    /// Idle mode: seconds to hold the connections once all are open (RSS is sampled at the end).
+    #[arg(long, default_value_t = 2.0)]
+    hold_s: f64,
     /// Free-form label stored in the report (e.g. "direct" or "via-sluice").
     #[arg(long)]
     label: Option<String>,
@@ -124,6 +144,8 @@ struct Cluster {
     brokers: BTreeMap<i32, String>,
     /// partition -> leader node id, for the partitions used.
     leaders: BTreeMap<i32, i32>,
+    /// The same for --fetch-topic (equal to `leaders` without it).
+    fetch_leaders: BTreeMap<i32, i32>,
     versions: Versions,
 }
 
@@ -252,6 +274,41 @@ impl Stats {
     }
 }
 
+/// The gateway process over the measured window (`--gateway-pid`).
+#[derive(Debug, Serialize)]
+struct Gateway {
+    pid: u32,
+    /// utime + stime of all its threads over the window.
+    cpu_s: f64,
+    /// cpu_s / window seconds.
+    cores: f64,
+    /// cpu_s in µs per request measured (produce + fetch).
+    cpu_us_per_request: Option<f64>,
+    /// cpu_s per 10^9 record-batch bytes measured (produce + fetch).
+    core_s_per_gb: Option<f64>,
+    rss_kib_start: u64,
+    rss_kib_end: u64,
+}
+
+/// Idle mode (`--idle-connections`).
+#[derive(Debug, Serialize)]
+struct Idle {
+    connections: usize,
+    /// Connections opened and answered their ApiVersions.
+    opened: usize,
+    /// Connections that answered a second ApiVersions after the hold.
+    alive_after_hold: usize,
+    errors: u64,
+    open_s: f64,
+    hold_s: f64,
+    gateway_pid: Option<u32>,
+    /// Gateway VmRSS before the first connection and at the end of the hold.
+    rss_kib_before: Option<u64>,
+    rss_kib_held: Option<u64>,
+    /// (held - before) / opened.
+    rss_kib_per_connection: Option<f64>,
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
     label: Option<&'a str>,
@@ -259,9 +316,163 @@ struct Report<'a> {
     meta: RunMeta,
     cpus_pinned: &'a [usize],
     params: &'a Args,
-    cluster: &'a Cluster,
+    cluster: Option<&'a Cluster>,
     produce: Option<Stats>,
     fetch: Option<Stats>,
+    gateway: Option<Gateway>,
+    idle: Option<Idle>,
+}
+
+/// utime + stime (seconds, all threads) and VmRSS (KiB) of a process, from /proc.
+fn proc_sample(pid: u32, ticks_per_s: f64) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces): state is field 3, utime 14,
+    // stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ticks as f64 / ticks_per_s, rss))
+}
+
+/// Clock ticks per second of /proc/PID/stat (`getconf CLK_TCK`; 100 on Linux if unavailable).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Idle mode: N connections, one ApiVersions each, held, then checked.
+fn idle(args: &Args, n: usize) -> Result<Idle> {
+    let ticks = clock_ticks();
+    let rss = |pid: Option<u32>| pid.and_then(|p| proc_sample(p, ticks)).map(|(_, r)| r);
+    let rss_before = rss(args.gateway_pid);
+    let timeout = Duration::from_millis(args.request_timeout_ms);
+    let t0 = Instant::now();
+    // Opened (and later checked) from several threads: each connection costs a round trip
+    // through the gateway, its upstream connect and, on the mock broker, a thread start.
+    let threads = n.clamp(1, IDLE_THREADS);
+    let av = ApiVersionsRequest::default();
+    let open_one = |i: usize| -> Option<TcpStream> {
+        let r = connect(&args.bootstrap, timeout).and_then(|mut s| {
+            let resp: ApiVersionsResponse = roundtrip(&mut s, ApiKey::ApiVersions, 0, 1, &av)?;
+            if resp.error_code != 0 {
+                bail!("ApiVersions error {}", resp.error_code);
+            }
+            Ok(s)
+        });
+        r.map_err(|e| {
+            if i < 5 || i % 1000 == 0 {
+                eprintln!("idle connection {i}: {e:#}");
+            }
+        })
+        .ok()
+    };
+    let mut conns: Vec<TcpStream> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let open_one = &open_one;
+                sc.spawn(move || {
+                    (t..n)
+                        .step_by(threads)
+                        .filter_map(open_one)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut errors = (n - conns.len()) as u64;
+    let open_s = t0.elapsed().as_secs_f64();
+    let opened = conns.len();
+    eprintln!("{opened} of {n} idle connections open in {open_s:.2}s; holding");
+    std::thread::sleep(Duration::from_secs_f64(args.hold_s));
+    let rss_held = rss(args.gateway_pid);
+    let chunk = opened.div_ceil(threads).max(1);
+    let alive: usize = std::thread::scope(|sc| {
+        let av = &av;
+        let hs: Vec<_> = conns
+            .chunks_mut(chunk)
+            .map(|part| {
+                sc.spawn(move || {
+                    part.iter_mut()
+                        .map(|s| {
+                            roundtrip::<_, ApiVersionsResponse>(s, ApiKey::ApiVersions, 0, 2, av)
+                                .is_ok()
+                        })
+                        .filter(|ok| *ok)
+                        .count()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    errors += (opened - alive) as u64;
+    drop(conns);
+    let per_conn = match (rss_before, rss_held) {
+        (Some(b), Some(h)) if opened > 0 => Some((h as f64 - b as f64) / opened as f64),
+        _ => None,
+    };
+    Ok(Idle {
+        connections: n,
+        opened,
+        alive_after_hold: alive,
+        errors,
+        open_s,
+        hold_s: args.hold_s,
+        gateway_pid: args.gateway_pid,
+        rss_kib_before: rss_before,
+        rss_kib_held: rss_held,
+        rss_kib_per_connection: per_conn,
+    })
+}
+
+fn idle_main(args: &Args, n: usize, cpus: &[usize], meta: RunMeta) -> Result<()> {
+    pin(cpus, 0);
+    let r = idle(args, n)?;
+    let fmt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    println!(
+        "\nidle: {} of {} connections opened in {:.2}s, {} alive after {}s; gateway VmRSS {} -> {} KiB ({} KiB per connection); errors {}",
+        r.opened,
+        r.connections,
+        r.open_s,
+        r.alive_after_hold,
+        r.hold_s,
+        fmt(r.rss_kib_before),
+        fmt(r.rss_kib_held),
+        r.rss_kib_per_connection
+            .map_or("-".to_string(), |v| format!("{v:.1}")),
+        r.errors
+    );
+    let report = Report {
+        label: args.label.as_deref(),
+        mode: "idle",
+        meta,
+        cpus_pinned: cpus,
+        params: args,
+        cluster: None,
+        produce: None,
+        fetch: None,
+        gateway: None,
+        idle: Some(r),
+    };
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -270,6 +481,12 @@ fn main() -> Result<()> {
         Some(s) => parse_cpus(s).map_err(anyhow::Error::msg)?,
         None => Vec::new(),
     };
+    if let Some(n) = args.idle_connections {
+        if n == 0 || args.hold_s < 0.0 {
+            bail!("--idle-connections must be positive and --hold-s not negative");
+        }
+        return idle_main(&args, n, &cpus, RunMeta::collect());
+    }
     if args.producers == 0 && args.consumers == 0 {
         bail!("nothing to do: --producers 0 and --consumers 0");
     }
@@ -307,9 +524,24 @@ fn main() -> Result<()> {
     let produce_ctr = Counters::default();
     let fetch_ctr = Counters::default();
     let running = AtomicUsize::new(0);
-    let producers = assign(&cluster, args.producers);
-    let consumers = split(&cluster, args.consumers);
-    let (presults, fresults) = std::thread::scope(|s| {
+    let producers = assign(&cluster.leaders, args.producers);
+    let consumers = split(&cluster.fetch_leaders, args.consumers);
+    let ticks = clock_ticks();
+    let (presults, fresults, gw_samples) = std::thread::scope(|s| {
+        // Gateway sampler: at the start and the end of the measured window.
+        let sampler = args.gateway_pid.map(|pid| {
+            s.spawn(move || {
+                let mut out = Vec::new();
+                for t in [window_start, end] {
+                    let now = Instant::now();
+                    if t > now {
+                        std::thread::sleep(t - now);
+                    }
+                    out.push(proc_sample(pid, ticks));
+                }
+                (pid, out)
+            })
+        });
         let mut ph = Vec::new();
         for (i, (node, parts)) in producers.iter().enumerate() {
             running.fetch_add(1, Ordering::SeqCst);
@@ -337,7 +569,8 @@ fn main() -> Result<()> {
                 .map(|h| h.join().unwrap_or_else(|_| ConnResult::new()))
                 .collect::<Vec<_>>()
         };
-        (join(ph), join(fh))
+        let gw = sampler.and_then(|h| h.join().ok());
+        (join(ph), join(fh), gw)
     });
 
     let seconds = args.duration_s;
@@ -358,15 +591,50 @@ fn main() -> Result<()> {
         "closed-loop"
     };
     print_table(&args, mode, produce.as_ref(), fetch.as_ref());
+    let gateway = match gw_samples {
+        Some((pid, v)) => match v.as_slice() {
+            [Some((c0, r0)), Some((c1, r1))] => {
+                let cpu_s = c1 - c0;
+                let sides = [produce.as_ref(), fetch.as_ref()];
+                let reqs: u64 = sides.iter().flatten().map(|s| s.requests).sum();
+                let bytes: u64 = sides.iter().flatten().map(|s| s.bytes).sum();
+                let g = Gateway {
+                    pid,
+                    cpu_s,
+                    cores: cpu_s / seconds,
+                    cpu_us_per_request: (reqs > 0).then(|| cpu_s * 1e6 / reqs as f64),
+                    core_s_per_gb: (bytes > 0).then(|| cpu_s / (bytes as f64 / 1e9)),
+                    rss_kib_start: *r0,
+                    rss_kib_end: *r1,
+                };
+                println!(
+                    "gateway pid {pid}: {:.2} cores, {} µs CPU/request, {} core-s/GB, VmRSS {} KiB",
+                    g.cores,
+                    g.cpu_us_per_request
+                        .map_or("-".into(), |v| format!("{v:.2}")),
+                    g.core_s_per_gb.map_or("-".into(), |v| format!("{v:.3}")),
+                    g.rss_kib_end
+                );
+                Some(g)
+            }
+            _ => {
+                eprintln!("gateway pid {pid}: could not read /proc/{pid}");
+                None
+            }
+        },
+        None => None,
+    };
     let report = Report {
         label: args.label.as_deref(),
         mode,
         meta,
         cpus_pinned: &cpus,
         params: &args,
-        cluster: &cluster,
+        cluster: Some(&cluster),
         produce,
         fetch,
+        gateway,
+        idle: None,
     };
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
@@ -467,10 +735,24 @@ fn bootstrap(args: &Args) -> Result<Cluster> {
         metadata: negotiate(METADATA, range(ApiKey::Metadata))
             .context("no common Metadata version")?,
     };
+    let fetch_topic = args
+        .fetch_topic
+        .clone()
+        .unwrap_or_else(|| args.topic.clone());
+    let mut names = vec![args.topic.clone()];
+    if fetch_topic != args.topic {
+        names.push(fetch_topic.clone());
+    }
     let req = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
-            TopicName(StrBytes::from_string(args.topic.clone())),
-        ))]))
+        .with_topics(Some(
+            names
+                .iter()
+                .map(|n| {
+                    MetadataRequestTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                })
+                .collect(),
+        ))
         .with_allow_auto_topic_creation(true);
     let mut last_problem = String::new();
     for attempt in 0..40 {
@@ -489,50 +771,56 @@ fn bootstrap(args: &Args) -> Result<Cluster> {
             .iter()
             .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
             .collect();
-        let Some(t) = md
-            .topics
-            .iter()
-            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == args.topic))
+        let leaders = |name: &str| -> Result<Option<BTreeMap<i32, i32>>> {
+            let Some(t) = md
+                .topics
+                .iter()
+                .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+            else {
+                return Ok(None);
+            };
+            if t.error_code != 0 {
+                return Ok(None);
+            }
+            let mut parts: Vec<(i32, i32)> = t
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.leader_id.0))
+                .collect();
+            parts.sort_unstable();
+            if let Some(n) = args.partitions {
+                if parts.len() < n {
+                    bail!(
+                        "topic {name} has {} partitions, --partitions {n}",
+                        parts.len()
+                    );
+                }
+                parts.truncate(n);
+            }
+            if parts.is_empty() || parts.iter().any(|(_, l)| !brokers.contains_key(l)) {
+                return Ok(None);
+            }
+            Ok(Some(parts.into_iter().collect()))
+        };
+        let (Some(produce_leaders), Some(fetch_leaders)) =
+            (leaders(&args.topic)?, leaders(&fetch_topic)?)
         else {
-            last_problem = "topic missing from Metadata".into();
+            last_problem = "topic missing, in error or without known leaders".into();
             continue;
         };
-        if t.error_code != 0 {
-            last_problem = format!("topic error code {}", t.error_code);
-            continue;
-        }
-        let mut parts: Vec<(i32, i32)> = t
-            .partitions
-            .iter()
-            .map(|p| (p.partition_index, p.leader_id.0))
-            .collect();
-        parts.sort_unstable();
-        if let Some(n) = args.partitions {
-            if parts.len() < n {
-                bail!(
-                    "topic {} has {} partitions, --partitions {n}",
-                    args.topic,
-                    parts.len()
-                );
-            }
-            parts.truncate(n);
-        }
-        if parts.is_empty() || parts.iter().any(|(_, l)| !brokers.contains_key(l)) {
-            last_problem = "partitions without a known leader".into();
-            continue;
-        }
         return Ok(Cluster {
             brokers,
-            leaders: parts.into_iter().collect(),
+            leaders: produce_leaders,
+            fetch_leaders,
             versions,
         });
     }
-    bail!("metadata for topic {}: {last_problem}", args.topic)
+    bail!("metadata for topics {names:?}: {last_problem}")
 }
 
 /// Producer connection i -> (leader node, its partitions rotated so connections start apart).
-fn assign(c: &Cluster, n: usize) -> Vec<(i32, Vec<i32>)> {
-    let by_leader = by_leader(c);
+fn assign(leaders: &BTreeMap<i32, i32>, n: usize) -> Vec<(i32, Vec<i32>)> {
+    let by_leader = by_leader(leaders);
     let leaders: Vec<_> = by_leader.keys().copied().collect();
     (0..n)
         .map(|i| {
@@ -546,8 +834,8 @@ fn assign(c: &Cluster, n: usize) -> Vec<(i32, Vec<i32>)> {
 }
 
 /// Consumer connections: each leader's partitions split among the consumers assigned to it.
-fn split(c: &Cluster, n: usize) -> Vec<(i32, Vec<i32>)> {
-    let by_leader = by_leader(c);
+fn split(leaders: &BTreeMap<i32, i32>, n: usize) -> Vec<(i32, Vec<i32>)> {
+    let by_leader = by_leader(leaders);
     let leaders: Vec<_> = by_leader.keys().copied().collect();
     let mut out = Vec::new();
     for i in 0..n {
@@ -569,9 +857,9 @@ fn split(c: &Cluster, n: usize) -> Vec<(i32, Vec<i32>)> {
     out
 }
 
-fn by_leader(c: &Cluster) -> BTreeMap<i32, Vec<i32>> {
+fn by_leader(leaders: &BTreeMap<i32, i32>) -> BTreeMap<i32, Vec<i32>> {
     let mut m: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-    for (p, l) in &c.leaders {
+    for (p, l) in leaders {
         m.entry(*l).or_default().push(*p);
     }
     m
@@ -838,7 +1126,11 @@ fn fetch_conn_inner(
     let addr = &plan.cluster.brokers[&node];
     let mut stream = connect(addr, timeout)?;
     let version = plan.cluster.versions.fetch;
-    let topic = TopicName(StrBytes::from_string(args.topic.clone()));
+    let topic = TopicName(StrBytes::from_string(
+        args.fetch_topic
+            .clone()
+            .unwrap_or_else(|| args.topic.clone()),
+    ));
     let mut offsets: HashMap<i32, i64> = parts.iter().map(|p| (*p, 0)).collect();
     let mut rec = LatencyRecorder::new(plan.window_start, plan.end);
     let now = Instant::now();

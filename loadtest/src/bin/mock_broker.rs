@@ -75,6 +75,10 @@ struct Args {
     /// Serve Fetch with synthetic batches (never waits) instead of the stored log.
     #[arg(long)]
     synthetic_fetch: bool,
+    /// Serve Fetch of this topic only with synthetic batches (a fetch-ceiling topic next to
+    /// stored and long-poll topics on the same broker).
+    #[arg(long)]
+    synthetic_fetch_topic: Option<String>,
     /// Records per synthetic batch.
     #[arg(long, default_value_t = 100)]
     synthetic_records: usize,
@@ -97,6 +101,9 @@ struct PartLog {
 struct State {
     logs: HashMap<(StrBytes, i32), PartLog>,
     total_bytes: usize,
+    /// Per topic: wakes the single-topic Fetches waiting on it (an append to another topic does
+    /// not wake them, so long polls on idle topics cost nothing while others are produced to).
+    topic_waiters: HashMap<StrBytes, Arc<Condvar>>,
 }
 
 struct Broker {
@@ -106,7 +113,11 @@ struct Broker {
     produce_delay: Duration,
     cap_bytes: usize,
     synthetic: Option<(Bytes, i64)>, // template batch, records per batch
+    /// Every topic is served synthetic (else only `synthetic_topic`).
+    synthetic_all: bool,
+    synthetic_topic: Option<StrBytes>,
     state: Mutex<State>,
+    /// Wakes multi-topic Fetches on any append.
     appended: Condvar,
     cpus: Vec<usize>,
     conns: AtomicUsize,
@@ -129,7 +140,8 @@ fn main() -> Result<()> {
         listeners.push(l);
     }
     let advertised = advertised_nodes(&nodes, args.advertised_ports.as_deref())?;
-    let synthetic = (args.synthetic_fetch || args.log_cap_mib == 0).then(|| {
+    let synthetic_all = args.synthetic_fetch || args.log_cap_mib == 0;
+    let synthetic = (synthetic_all || args.synthetic_fetch_topic.is_some()).then(|| {
         let spec = BatchSpec {
             records: args.synthetic_records.max(1),
             value_bytes: args.synthetic_value_bytes,
@@ -149,6 +161,11 @@ fn main() -> Result<()> {
         produce_delay: Duration::from_micros(args.produce_delay_us),
         cap_bytes: args.log_cap_mib * 1024 * 1024,
         synthetic,
+        synthetic_all,
+        synthetic_topic: args
+            .synthetic_fetch_topic
+            .clone()
+            .map(StrBytes::from_string),
         state: Mutex::new(State::default()),
         appended: Condvar::new(),
         cpus,
@@ -364,9 +381,13 @@ fn metadata(b: &Broker, version: i16, corr: i32, req: MetadataRequest) -> Result
 
 fn produce(b: &Broker, version: i16, corr: i32, req: ProduceRequest) -> Result<Option<BytesMut>> {
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut wake = Vec::new();
     {
         let mut st = b.state.lock().expect("state lock");
         for topic in req.topic_data {
+            if let Some(cv) = st.topic_waiters.get(&topic.name.0) {
+                wake.push(cv.clone());
+            }
             let mut parts = Vec::with_capacity(topic.partition_data.len());
             for pd in topic.partition_data {
                 let mut r = PartitionProduceResponse::default().with_index(pd.index);
@@ -391,6 +412,9 @@ fn produce(b: &Broker, version: i16, corr: i32, req: ProduceRequest) -> Result<O
         }
     }
     b.appended.notify_all();
+    for cv in wake {
+        cv.notify_all();
+    }
     if !b.produce_delay.is_zero() {
         std::thread::sleep(b.produce_delay);
     }
@@ -454,6 +478,16 @@ fn fetch(b: &Broker, version: i16, corr: i32, req: FetchRequest) -> Result<Bytes
         usize::MAX
     };
     let mut st = b.state.lock().expect("state lock");
+    // A single-topic Fetch waits on its topic's condition variable, others on any append.
+    let waiter = match req.topics.as_slice() {
+        [t] => Some(
+            st.topic_waiters
+                .entry(t.topic.0.clone())
+                .or_insert_with(|| Arc::new(Condvar::new()))
+                .clone(),
+        ),
+        _ => None,
+    };
     loop {
         let mut total = 0usize;
         let mut topics = Vec::with_capacity(req.topics.len());
@@ -472,7 +506,11 @@ fn fetch(b: &Broker, version: i16, corr: i32, req: FetchRequest) -> Result<Bytes
                 }
                 let limit =
                     (p.partition_max_bytes.max(1) as usize).min(max_bytes - total.min(max_bytes));
-                let data = match &b.synthetic {
+                let synth = b
+                    .synthetic
+                    .as_ref()
+                    .filter(|_| b.synthetic_all || b.synthetic_topic.as_ref() == Some(&t.topic.0));
+                let data = match synth {
                     Some((tpl, n)) => {
                         pd.high_watermark = p.fetch_offset + *n * 1_000_000;
                         synthetic(tpl, *n, p.fetch_offset, limit, total == 0)
@@ -506,11 +544,8 @@ fn fetch(b: &Broker, version: i16, corr: i32, req: FetchRequest) -> Result<Bytes
             let resp = FetchResponse::default().with_responses(topics);
             return encode_response(version, corr, &resp);
         }
-        st = b
-            .appended
-            .wait_timeout(st, deadline - now)
-            .expect("state lock")
-            .0;
+        let cv = waiter.as_deref().unwrap_or(&b.appended);
+        st = cv.wait_timeout(st, deadline - now).expect("state lock").0;
     }
 }
 
