@@ -141,6 +141,9 @@ fn run() -> Result<(), String> {
         }
     };
 
+    heading("Sluice's own view (GET /metrics on the admin listener)");
+    print_metrics(&sluice.metrics());
+
     heading("Shutdown");
     let t = Instant::now();
     let graceful = sluice.stop();
@@ -745,4 +748,63 @@ fn print_table(rows: &[Row], records: u64) {
         );
     }
     print!("{out}");
+}
+
+/// A few lines of what Sluice counted during the run: requests by api, bytes, connections per
+/// shard, errors, and the mean time requests spent in Sluice versus at the broker.
+fn print_metrics(m: &sluice::Metrics) {
+    let mut by_api: Vec<(String, f64)> = Vec::new();
+    for (labels, v) in m.samples("sluice_requests_total") {
+        let name = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("api_name=\""))
+            .map(|n| n.trim_end_matches('"').to_string())
+            .unwrap_or_default();
+        match by_api.iter_mut().find(|(n, _)| *n == name) {
+            Some(e) => e.1 += v,
+            None => by_api.push((name, v)),
+        }
+    }
+    by_api.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let list: Vec<String> = by_api.iter().map(|(n, v)| format!("{n} {v}")).collect();
+    println!(
+        "  requests: {} ({})",
+        m.sum("sluice_requests_total", &[]),
+        list.join(", ")
+    );
+    let mib =
+        |side, dir| m.sum("sluice_bytes_total", &[("side", side), ("direction", dir)]) / 1048576.0;
+    println!(
+        "  bytes: clients -> Sluice {:.1} MiB, Sluice -> brokers {:.1} MiB, brokers -> Sluice {:.1} MiB, Sluice -> clients {:.1} MiB",
+        mib("downstream", "in"),
+        mib("upstream", "out"),
+        mib("upstream", "in"),
+        mib("downstream", "out")
+    );
+    let per_shard: Vec<String> = m
+        .samples("sluice_connections_accepted_total")
+        .into_iter()
+        .map(|(l, v)| format!("{l} {v}"))
+        .collect();
+    println!("  connections accepted: {}", per_shard.join(", "));
+    println!(
+        "  connection errors: {}",
+        m.sum("sluice_connection_errors_total", &[])
+    );
+    for api in ["Produce", "Fetch"] {
+        let mean = |name: &str| {
+            let sum = m.sum(&format!("{name}_sum"), &[("api_name", api)]);
+            let n = m.sum(&format!("{name}_count"), &[("api_name", api)]);
+            if n > 0.0 {
+                sum / n * 1e6
+            } else {
+                0.0
+            }
+        };
+        println!(
+            "  {api}: mean {:.0} µs in Sluice, {:.0} µs upstream round trip",
+            mean("sluice_request_gateway_latency_seconds"),
+            mean("sluice_request_upstream_latency_seconds")
+        );
+    }
 }

@@ -459,7 +459,8 @@ impl Metrics {
                     .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
                     .then(|| value.parse::<f64>().ok())?
             })
-            .sum()
+            .sum::<f64>()
+            + 0.0 // an empty f64 sum is -0.0
     }
 
     /// Every `(labels, value)` sample of `name`, labels as written between the braces.
