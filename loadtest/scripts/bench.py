@@ -33,6 +33,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TOPIC, FETCH_TOPIC, IDLE_TOPIC = "sluice-load", "sluice-fetch", "sluice-idle"
 ALL_SYSTEMS = ["direct", "sluice", "haproxy", "kroxylicious", "kafka-proxy"]
+# Not in the default set: "sluice-base", a second Sluice build (SLUICE_BASE_BIN) for A/B runs of a
+# change, and "sluice-policy", Sluice with the extra TOML in SLUICE_POLICY_TOML appended.
 
 PROFILES = {
     "quick": dict(passes=3, ceil=(1, 3), short=(0.5, 2), hol=(0.5, 3),
@@ -207,9 +209,23 @@ class Bench:
         if s == "direct":
             m1, _ = self.start_mock(s)
             return m1, None
-        if s == "sluice":
+        if s in ("sluice", "sluice-base", "sluice-policy"):
+            binary = self.sluice_bin
+            extra = ""
+            if s == "sluice-base":
+                binary = os.environ.get("SLUICE_BASE_BIN", "")
+                if not binary:
+                    self.skipped[s] = "SLUICE_BASE_BIN not set"
+                    return None
+            if s == "sluice-policy":
+                path = os.environ.get("SLUICE_POLICY_TOML", "")
+                if not path:
+                    self.skipped[s] = "SLUICE_POLICY_TOML not set"
+                    return None
+                with open(path) as f:
+                    extra = f.read()
             m1, _ = self.start_mock(s)
-            cfg = os.path.join(self.out, "sluice.toml")
+            cfg = os.path.join(self.out, f"{s}.toml")
             with open(cfg, "w") as f:
                 f.write(f"""[runtime]
 shards = 1
@@ -228,10 +244,10 @@ max_connections_per_shard = 100000
 drain_timeout_ms = 1000
 [log]
 level = "warn"
-""")
-            p = self.spawn(taskset + [self.sluice_bin, "--config", cfg], "sluice.log")
+{extra}""")
+            p = self.spawn(taskset + [binary, "--config", cfg], f"{s}.log")
             if not self.wait_port(p, b):
-                sys.exit("sluice did not start: see " + os.path.join(self.out, "sluice.log"))
+                sys.exit(f"{s} did not start: see " + os.path.join(self.out, f"{s}.log"))
             return f"127.0.0.1:{b}", p.pid
         if s == "haproxy":
             hp = shutil.which("haproxy")

@@ -62,6 +62,9 @@ enum ShardEvent {
     Exited(usize, Result<(), RuntimeError>),
 }
 
+/// io_uring registered-buffer memory of the control executor, bytes.
+const CONTROL_IO_MEMORY: usize = 256 * 1024;
+
 /// How often a shard checks the process-wide stop flag (control plane, off the data path).
 const STOP_POLL: Duration = Duration::from_millis(50);
 
@@ -101,6 +104,9 @@ pub fn run(
         let (cfg, mesh, state) = (config.clone(), mesh.clone(), state.clone());
         LocalExecutorBuilder::new(Placement::Unbound)
             .name("sluice-control")
+            // Admin HTTP and control messages only: a small registered-buffer area instead of
+            // glommio's 10 MiB default (that was most of the control executor's RSS).
+            .io_memory(CONTROL_IO_MEMORY)
             .spawn(move || async move {
                 let Ok((senders, receivers)) = mesh.join().await else {
                     tracing::error!("control executor cannot join the cross-shard channel mesh");
