@@ -36,6 +36,7 @@
 pub mod admin;
 pub mod config;
 pub mod metrics;
+pub mod policy;
 pub mod protocol;
 pub mod proxy;
 pub mod runtime;

@@ -7,6 +7,7 @@
 //! Every key is documented with its unit (in the name: `_ms`, `_bytes`) and default, and is
 //! classed live or restart-only in [`reload`] (which also diffs two configs for a reload).
 
+pub mod policy;
 pub mod reload;
 
 use std::collections::BTreeMap;
@@ -67,6 +68,9 @@ pub struct RawConfig {
     pub log: RawLog,
     /// The admin HTTP listener; absent means none.
     pub admin: Option<RawAdmin>,
+    /// Traffic policy rules.
+    #[serde(default)]
+    pub policy: policy::RawPolicy,
 }
 
 /// `[admin]`
@@ -224,6 +228,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The admin listener, when `[admin]` is present.
     pub admin: Option<AdminConfig>,
+    /// Policy rules, compiled.
+    pub policy: std::sync::Arc<crate::policy::Policy>,
+    /// Policy rules as written (for GET /config and reload diffs).
+    pub policy_source: policy::RawPolicy,
 }
 
 /// A validated `[admin]` section.
@@ -615,6 +623,8 @@ impl Config {
                 format!("{spin_us} is above 1000000 (one second of spinning per park)"),
             );
         }
+        // [policy] (last: it takes the error list itself)
+        let compiled_policy = policy::compile(&raw.policy, &mut errs);
         if !errs.is_empty() {
             return Err(ConfigError::Invalid(errs));
         }
@@ -641,6 +651,8 @@ impl Config {
             log_level,
             log_format,
             admin,
+            policy: std::sync::Arc::new(compiled_policy),
+            policy_source: raw.policy,
         })
     }
 

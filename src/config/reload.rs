@@ -50,6 +50,7 @@ pub const KEYS: &[(&str, KeyClass)] = &[
     ("admin.listen", RestartOnly),
     ("admin.bearer_token", Live),
     ("admin.bearer_token_file", Live),
+    ("policy.produce", Live),
 ];
 
 /// The class of `key` (a dotted path from [`KEYS`]); unknown keys are restart-only.
@@ -136,6 +137,10 @@ pub fn effective(c: &Config) -> BTreeMap<&'static str, Value> {
         (
             "admin.bearer_token_file",
             admin.map_or(Value::Null, |a| json!(a.bearer_token_file)),
+        ),
+        (
+            "policy.produce",
+            serde_json::to_value(&c.policy_source.produce).unwrap_or(Value::Null),
         ),
     ])
 }

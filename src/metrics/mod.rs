@@ -121,6 +121,7 @@ pub struct ShardMetrics {
     bytes: [Cell<u64>; 4],
     refused: Cell<u64>,
     errors: RefCell<BTreeMap<(&'static str, &'static str), u64>>,
+    policy: RefCell<BTreeMap<(String, &'static str), u64>>,
 }
 
 impl Default for ShardMetrics {
@@ -136,6 +137,7 @@ impl Default for ShardMetrics {
             bytes: std::array::from_fn(|_| Cell::new(0)),
             refused: Cell::new(0),
             errors: RefCell::new(BTreeMap::new()),
+            policy: RefCell::new(BTreeMap::new()),
         }
     }
 }
@@ -198,6 +200,18 @@ impl ShardMetrics {
         *self.errors.borrow_mut().entry((side, reason)).or_insert(0) += 1;
     }
 
+    /// A request that violated policy rule `rule` (names come from the config: a bounded set),
+    /// handled with `action` (`reject` or `log`).
+    pub fn policy_violation(&self, rule: &str, action: &'static str) {
+        let mut m = self.policy.borrow_mut();
+        match m.get_mut(&(rule.to_string(), action)) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert((rule.to_string(), action), 1);
+            }
+        }
+    }
+
     /// Copies the non-zero counters.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let by_key_version = |cells: &[Cell<u64>]| {
@@ -240,6 +254,12 @@ impl ShardMetrics {
                 .iter()
                 .map(|((s, r), n)| (*s, *r, *n))
                 .collect(),
+            policy_violations: self
+                .policy
+                .borrow()
+                .iter()
+                .map(|((r, a), n)| (r.clone(), *a, *n))
+                .collect(),
         }
     }
 }
@@ -256,6 +276,8 @@ pub struct MetricsSnapshot {
     pub bytes: [u64; 4],
     pub refused: u64,
     pub errors: Vec<(&'static str, &'static str, u64)>,
+    /// (rule, action, count)
+    pub policy_violations: Vec<(String, &'static str, u64)>,
 }
 
 /// Upstream connection counters of one shard for one broker address.

@@ -299,6 +299,23 @@ impl prometheus_client::collector::Collector for Gathered {
                 .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
         }
 
+        let mut violations: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for s in shards {
+            for (rule, action, n) in &s.metrics.policy_violations {
+                *violations.entry((rule.as_str(), action)).or_default() += n;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "sluice_policy_violations",
+            "Requests that violated a policy rule, by rule name (from the config) and action (reject, log).",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((rule, action), n) in violations {
+            m.encode_family(&[("rule", rule), ("action", action)])?
+                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+        }
+
         let mut m = enc.encode_descriptor(
             "sluice_config_reloads",
             "Config reloads (SIGHUP, POST /reload) by outcome.",

@@ -34,6 +34,7 @@
 
 pub mod frame;
 pub mod header;
+pub mod produce;
 pub mod rewrite;
 pub mod versions;
 mod wire;

@@ -170,6 +170,21 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The byte range of a (nullable) bytes field (records are one), skipped without reading.
+    pub(crate) fn bytes_range(
+        &mut self,
+        flexible: bool,
+    ) -> Result<Option<(usize, usize)>, WireError> {
+        match self.len(flexible, true)? {
+            None => Ok(None),
+            Some(n) => {
+                let start = self.pos;
+                self.skip(n)?;
+                Ok(Some((start, self.pos)))
+            }
+        }
+    }
+
     /// Skips a (nullable) bytes field (records are one): O(1), nothing is read or copied.
     pub(crate) fn skip_bytes(&mut self, flexible: bool) -> Result<(), WireError> {
         if let Some(n) = self.len(flexible, true)? {

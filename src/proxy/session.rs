@@ -21,8 +21,10 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use crate::metrics::{Direction, ShardMetrics};
+use crate::policy::{Action, Identity, Policy};
 use crate::protocol::frame::{peek_frame_len as frame_len, FrameError};
 use crate::protocol::header::{self, HeaderError};
+use crate::protocol::produce::{self, ProduceScanError};
 use crate::protocol::rewrite::{self, node_endpoints, RewriteError, Rewritten};
 use crate::protocol::versions;
 use crate::proxy::inflight::{InFlight, InFlightQueue};
@@ -99,6 +101,16 @@ pub enum SessionError {
     /// A response that must be rewritten could not be.
     #[error("cannot rewrite response: {0}")]
     Rewrite(RewriteError),
+    /// A Produce request a policy must inspect is malformed.
+    #[error("malformed Produce request: {0}")]
+    BadProduce(ProduceScanError),
+    /// A policy rejected a request that has no response (Produce with acks=0): as a broker does
+    /// for such a request, the connection is closed.
+    #[error("policy {rule}: {reason} (acks=0: connection closed)")]
+    PolicyViolation { rule: String, reason: String },
+    /// A rejection response could not be built.
+    #[error("cannot build a policy rejection: {0}")]
+    PolicyResponse(String),
 }
 
 impl SessionError {
@@ -113,7 +125,9 @@ impl SessionError {
             | FirstRequestTimeout(_)
             | IdleTimeout(_)
             | ClientTruncated { .. }
-            | ClientClosedInFlight(_) => "downstream",
+            | ClientClosedInFlight(_)
+            | BadProduce(_)
+            | PolicyViolation { .. } => "downstream",
             UpstreamConnect(_)
             | UnknownNode(_)
             | UpstreamIo(_)
@@ -122,7 +136,7 @@ impl SessionError {
             | UpstreamFrame(_)
             | UpstreamHeader(_)
             | UpstreamCorrelation { .. } => "upstream",
-            Rewrite(_) | ResponseTooLarge(_) => "gateway",
+            Rewrite(_) | ResponseTooLarge(_) | PolicyResponse(_) => "gateway",
         }
     }
 
@@ -148,6 +162,9 @@ impl SessionError {
             UpstreamCorrelation { .. } => "upstream_correlation",
             ResponseTooLarge(_) => "response_too_large",
             Rewrite(_) => "rewrite",
+            BadProduce(_) => "bad_produce",
+            PolicyViolation { .. } => "policy_violation",
+            PolicyResponse(_) => "policy_response",
         }
     }
 
@@ -204,7 +221,7 @@ pub async fn run(
         ?target,
         "connection accepted"
     );
-    match serve(&shard, client, target, conn_id).await {
+    match serve(&shard, client, target, conn_id, peer).await {
         Ok(()) => tracing::debug!(shard = shard.id, conn_id, ?peer, "connection closed"),
         Err(e) => {
             shard.metrics.error(e.side(), e.kind());
@@ -230,6 +247,7 @@ async fn serve(
     client: TcpStream,
     target: Target,
     conn_id: u64,
+    peer: Option<SocketAddr>,
 ) -> Result<(), SessionError> {
     let cfg = shard.config();
     let (mut client_r, mut client_w) = pio::split(client);
@@ -287,7 +305,16 @@ async fn serve(
     // 3. Pump both ways until the request side ends (then everything in flight has been answered)
     //    or either side fails.
     let requests = async {
-        let end = request_pump(shard, &queue, &mut client_r, &mut up_w, &mut cbuf, conn_id).await?;
+        let end = request_pump(
+            shard,
+            &queue,
+            &mut client_r,
+            &mut up_w,
+            &mut cbuf,
+            conn_id,
+            peer.map(|p| p.ip()),
+        )
+        .await?;
         queue.wait_empty().await;
         Ok::<RequestEnd, SessionError>(end)
     };
@@ -355,7 +382,42 @@ enum Disposition {
     Local(bytes::Bytes),
 }
 
-fn dispose(payload: &[u8]) -> Result<(header::RequestHeaderPeek, Disposition), SessionError> {
+/// Policy context of one connection: who it is, and which rules were already logged for it (a
+/// violation is logged at warn once per connection and rule, then at debug; every one is counted).
+struct PolicyCtx<'a> {
+    shard: &'a Shard,
+    conn_id: u64,
+    source: Option<std::net::IpAddr>,
+    logged: Vec<String>,
+}
+
+impl PolicyCtx<'_> {
+    fn log(&mut self, rule: &str, action: Action, reason: &str, api_key: i16) {
+        let first = !self.logged.iter().any(|r| r == rule);
+        if first {
+            self.logged.push(rule.to_string());
+            tracing::warn!(shard = self.shard.id, conn_id = self.conn_id, peer = ?self.source,
+                rule, action = action.label(), api_key, reason, "policy violation");
+        } else {
+            tracing::debug!(
+                shard = self.shard.id,
+                conn_id = self.conn_id,
+                rule,
+                action = action.label(),
+                api_key,
+                reason,
+                "policy violation"
+            );
+        }
+        self.shard.metrics.policy_violation(rule, action.label());
+    }
+}
+
+fn dispose(
+    payload: &[u8],
+    policy: &Policy,
+    ctx: &mut PolicyCtx<'_>,
+) -> Result<(header::RequestHeaderPeek, Disposition), SessionError> {
     let peek = header::peek_request_header(payload).map_err(SessionError::ClientHeader)?;
     if let Some(range) = versions::decodable_versions(peek.api_key) {
         if !range.contains(&peek.api_version) {
@@ -376,11 +438,72 @@ fn dispose(payload: &[u8]) -> Result<(header::RequestHeaderPeek, Disposition), S
         }
     }
     let expects_response = if peek.api_key == API_KEY_PRODUCE {
-        header::produce_acks(payload, &peek).map_err(SessionError::ClientHeader)? != 0
+        let acks = header::produce_acks(payload, &peek).map_err(SessionError::ClientHeader)?;
+        if !policy.produce.is_empty() {
+            if let Some(d) = check_produce(payload, &peek, acks, policy, ctx)? {
+                return Ok((peek, d));
+            }
+        }
+        acks != 0
     } else {
         true
     };
     Ok((peek, Disposition::Forward { expects_response }))
+}
+
+/// Applies the produce rules in scope for this client; `Some` when the request is rejected.
+/// The request is scanned (in place, no copy) only when a rule applies.
+fn check_produce(
+    payload: &[u8],
+    peek: &header::RequestHeaderPeek,
+    acks: i16,
+    policy: &Policy,
+    ctx: &mut PolicyCtx<'_>,
+) -> Result<Option<Disposition>, SessionError> {
+    let id = Identity {
+        client_id: peek
+            .client_id(payload)
+            .and_then(|b| std::str::from_utf8(b).ok()),
+        source: ctx.source,
+    };
+    let body =
+        peek.body_offset
+            .ok_or(SessionError::ClientHeader(HeaderError::BodyOffsetUnknown(
+                API_KEY_PRODUCE,
+            )))?;
+    let mut facts = None;
+    for rule in policy.produce_rules(&id) {
+        if facts.is_none() {
+            facts = Some(
+                produce::scan(payload, body, peek.api_version).map_err(SessionError::BadProduce)?,
+            );
+        }
+        let Some(reason) = facts.as_ref().and_then(|f| rule.violation(f)) else {
+            continue;
+        };
+        ctx.log(&rule.name, rule.action, &reason, peek.api_key);
+        if rule.action == Action::Log {
+            continue;
+        }
+        if acks == 0 {
+            return Err(SessionError::PolicyViolation {
+                rule: rule.name.clone(),
+                reason,
+            });
+        }
+        let message = format!("rejected by Sluice policy {}: {reason}", rule.name);
+        let resp = produce::error_response(
+            payload,
+            body,
+            peek.api_version,
+            peek.correlation_id,
+            produce::POLICY_VIOLATION,
+            &message,
+        )
+        .map_err(SessionError::PolicyResponse)?;
+        return Ok(Some(Disposition::Local(resp)));
+    }
+    Ok(None)
 }
 
 async fn request_pump(
@@ -390,8 +513,15 @@ async fn request_pump(
     up_w: &mut Half,
     cbuf: &mut ReadBuf,
     conn_id: u64,
+    source: Option<std::net::IpAddr>,
 ) -> Result<RequestEnd, SessionError> {
     let metrics = &shard.metrics;
+    let mut policy_ctx = PolicyCtx {
+        shard,
+        conn_id,
+        source,
+        logged: Vec::new(),
+    };
     // Frames already buffered before the first read (the first request) arrived about now.
     let mut read_at = Instant::now();
     loop {
@@ -402,7 +532,7 @@ async fn request_pump(
         while let Some(len) =
             frame_len(&cbuf[run..], cfg.max_frame_bytes).map_err(SessionError::ClientFrame)?
         {
-            let (peek, disp) = dispose(&cbuf[run + 4..run + len])?;
+            let (peek, disp) = dispose(&cbuf[run + 4..run + len], &cfg.policy, &mut policy_ctx)?;
             metrics.request(peek.api_key, peek.api_version);
             match disp {
                 Disposition::Forward { expects_response } => {

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod conn_guard;
 pub mod java;
 pub mod other_clients;
+pub mod policy;
 pub mod robustness;
 pub mod scenario;
 pub mod shutdown;

@@ -856,6 +856,58 @@ public final class Scenario {
     }
 
 
+
+    /**
+     * Produces --records with --producer-props (k=v;k=v) and checks every send against --expect:
+     * "ok" (all acked) or an exception's simple class name (every send fails with it, and its
+     * message names the Sluice policy).
+     */
+    String produceExpect() throws Exception {
+        String topic = topic();
+        int n = intOpt("records", 20);
+        String expect = opt("expect", "ok");
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, 3, (short) 3, Map.of());
+        }
+        Properties extra = new Properties();
+        for (String kv : opt("producer-props", "").split(";")) {
+            if (!kv.isBlank()) {
+                String[] p = kv.split("=", 2);
+                extra.put(p[0].trim(), p[1].trim());
+            }
+        }
+        extra.putIfAbsent(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "20000");
+        extra.putIfAbsent(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+        List<Future<RecordMetadata>> fs = new ArrayList<>();
+        try (KafkaProducer<String, String> p = producer("producer", extra)) {
+            for (int i = 0; i < n; i++) {
+                String k = key(i);
+                fs.add(p.send(new ProducerRecord<>(topic, i % 3, k, value(k))));
+            }
+            p.flush();
+        }
+        int ok = 0;
+        Set<String> errors = new TreeSet<>();
+        String message = "";
+        for (Future<RecordMetadata> f : fs) {
+            try {
+                f.get(remainingMs(), TimeUnit.MILLISECONDS);
+                ok++;
+            } catch (ExecutionException e) {
+                errors.add(e.getCause().getClass().getSimpleName());
+                message = String.valueOf(e.getCause().getMessage());
+            }
+        }
+        if (expect.equals("ok")) {
+            check(ok == n, "%d of %d records acked; errors %s: %s", ok, n, errors, message);
+        } else {
+            check(ok == 0, "%d of %d records acked, expected all to fail with %s", ok, n, expect);
+            check(errors.equals(Set.of(expect)), "errors %s, expected %s", errors, expect);
+            check(message.contains("Sluice policy"), "error message does not name the policy: %s", message);
+        }
+        return String.format("\"acked\":%d,\"errors\":\"%s\",\"message\":%s", ok, errors, jsonString(message));
+    }
+
     // ----------------------------------------------------------------------------------------------
     // Operations scenarios (admin API, reload, drain): the harness acts while the client waits on
     // stdin, so what the client counts and what Sluice counts can be compared at one instant.
@@ -1159,6 +1211,8 @@ public final class Scenario {
                 return reloadSteady();
             case "produce-through-drain":
                 return produceThroughDrain();
+            case "produce-expect":
+                return produceExpect();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }

@@ -40,7 +40,8 @@ from confluent_kafka.admin import (
     OffsetSpec,
 )
 
-SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional", "leader-change")
+SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional", "leader-change",
+             "produce-expect")
 
 
 class Fail(Exception):
@@ -800,6 +801,49 @@ def transactional(ctx, res):
         ru.close()
 
 
+def produce_expect(ctx, res):
+    """Produces --records with --producer-props (k=v;k=v) and checks every delivery report
+    against --expect: "ok" (all delivered) or a Kafka error name (every record fails with it)."""
+    a = ctx.args
+    admin = ctx.admin()
+    ensure_topic(ctx, admin, a.topic)
+    extra = {}
+    for kv in filter(None, a.producer_props.split(";")):
+        k, _, v = kv.partition("=")
+        extra[k.strip()] = v.strip()
+    # A rejected request is not retried (POLICY_VIOLATION is not retriable); keep it quick.
+    extra.setdefault("message.timeout.ms", "20000")
+    prod = ctx.producer(**extra)
+    reports = []
+
+    def on_delivery(err, msg):
+        reports.append(err)
+
+    for k, v in make_records("pe-" + ctx.run_id, a.records):
+        prod.produce(a.topic, key=k, value=v, on_delivery=on_delivery)
+        prod.poll(0)
+    while prod.flush(ctx.remaining(1.0)) != 0:
+        pass
+    if len(reports) != a.records:
+        raise Fail("%d delivery reports for %d records" % (len(reports), a.records))
+    failed = [e for e in reports if e is not None]
+    res["delivered"] = len(reports) - len(failed)
+    res["failed"] = len(failed)
+    if a.expect == "ok":
+        if failed:
+            raise Fail("%d records failed, first: %s" % (len(failed), failed[0]))
+        return
+    if len(failed) != a.records:
+        raise Fail("%d of %d records delivered, expected all to fail with %s" % (res["delivered"], a.records, a.expect))
+    names = sorted({e.name() for e in failed})
+    res["errors"] = names
+    if names != [a.expect]:
+        raise Fail("errors %s, expected %s" % (names, a.expect))
+    # librdkafka reports the error code's own text ("Broker: Policy violation"), not the
+    # partition's error_message; the harness checks which rule fired on Sluice's side.
+    res["message"] = failed[0].str()
+
+
 def wait_full_isr(ctx, admin, topic, partitions, rf):
     """Waits until every partition of topic has a leader and all rf replicas in sync; returns the
     topic's partition metadata."""
@@ -1055,6 +1099,8 @@ def main():
         "--records-after", type=int, default=300,
         help="leader-change: records acked after 'go' (over all partitions) before stopping",
     )
+    p.add_argument("--producer-props", default="", help="produce-expect: producer settings, k=v;k=v")
+    p.add_argument("--expect", default="ok", help="produce-expect: ok, or the Kafka error name every record must fail with")
     p.add_argument("--timeout", type=float, default=60.0, help="overall scenario deadline, seconds")
     p.add_argument("--timeout-ms", type=int, default=0, help="deadline in milliseconds (overrides --timeout)")
     p.add_argument("--verbose", action="store_true")
@@ -1094,6 +1140,7 @@ def main():
         "idempotent": idempotent,
         "transactional": transactional,
         "leader-change": leader_change,
+        "produce-expect": produce_expect,
     }[args.scenario]
     start = time.monotonic()
     try:

@@ -1,0 +1,243 @@
+//! `[policy]`: the file's form of [`crate::policy`] rules, and their validation and compilation
+//! (regexes, networks) with dotted-path errors.
+
+use serde::{Deserialize, Serialize};
+
+use super::FieldError;
+use crate::policy::{Action, NameMatch, Network, Policy, ProduceRule, Scope};
+use crate::protocol::produce::Codec;
+
+/// `[policy]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// `[[policy.produce]]`: produce safeguards.
+    #[serde(default)]
+    pub produce: Vec<RawProduceRule>,
+}
+
+/// `{ exact = "..." }`, `{ prefix = "..." }` or `{ regex = "..." }`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawNameMatch {
+    Exact(String),
+    Prefix(String),
+    Regex(String),
+}
+
+/// `[[policy.produce]]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawProduceRule {
+    /// Unique rule name. Required.
+    pub name: Option<String>,
+    /// `reject` (default) or `log`.
+    pub action: Option<Action>,
+    /// Scope: client ids the rule applies to (default: all).
+    pub client_id: Option<RawNameMatch>,
+    /// Scope: source networks (`10.0.0.0/8`, `::1`); default: all.
+    pub source: Option<Vec<String>>,
+    /// Allowed `acks` values among -1 (all), 0, 1.
+    pub allowed_acks: Option<Vec<i16>>,
+    /// Largest record batch, bytes.
+    pub max_batch_bytes: Option<usize>,
+    /// Codecs allowed: `none`, `gzip`, `snappy`, `lz4`, `zstd`.
+    pub allowed_compression: Option<Vec<String>>,
+    /// Codecs forbidden.
+    pub forbidden_compression: Option<Vec<String>>,
+    /// Require an idempotent (or transactional) producer.
+    pub require_idempotence: Option<bool>,
+}
+
+fn codecs(list: &[String], path: &str, errs: &mut Vec<FieldError>) -> Vec<Codec> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let c = Codec::from_name(s);
+            if c.is_none() {
+                errs.push(FieldError {
+                    path: format!("{path}[{i}]"),
+                    reason: format!("{s:?} is not one of none, gzip, snappy, lz4, zstd"),
+                });
+            }
+            c
+        })
+        .collect()
+}
+
+/// Validates and compiles `raw`; every error goes to `errs` with its dotted path.
+pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
+    let mut names = std::collections::BTreeSet::new();
+    let mut produce = Vec::new();
+    for (i, r) in raw.produce.iter().enumerate() {
+        let at = format!("policy.produce[{i}]");
+        let mut err = |field: &str, reason: String| {
+            errs.push(FieldError {
+                path: format!("{at}.{field}"),
+                reason,
+            })
+        };
+        let name = match &r.name {
+            None => {
+                err("name", "is required".into());
+                String::new()
+            }
+            Some(n)
+                if n.is_empty()
+                    || n.len() > 64
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                err(
+                    "name",
+                    format!("{n:?} must be 1-64 characters of A-Z a-z 0-9 - _ ."),
+                );
+                n.clone()
+            }
+            Some(n) => {
+                if !names.insert(n.clone()) {
+                    err("name", format!("{n:?} is used by another rule"));
+                }
+                n.clone()
+            }
+        };
+        let client_id = match &r.client_id {
+            None => None,
+            Some(RawNameMatch::Exact(s)) => Some(NameMatch::Exact(s.clone())),
+            Some(RawNameMatch::Prefix(s)) => Some(NameMatch::Prefix(s.clone())),
+            Some(RawNameMatch::Regex(s)) => match regex::Regex::new(s) {
+                Ok(re) => Some(NameMatch::Regex(re)),
+                Err(e) => {
+                    err("client_id.regex", format!("invalid regex: {e}"));
+                    None
+                }
+            },
+        };
+        let mut sources = Vec::new();
+        for (j, s) in r.source.iter().flatten().enumerate() {
+            match Network::parse(s) {
+                Ok(n) => sources.push(n),
+                Err(reason) => err(&format!("source[{j}]"), reason),
+            }
+        }
+        if let Some(acks) = &r.allowed_acks {
+            if acks.is_empty() {
+                err("allowed_acks", "must list at least one of -1, 0, 1".into());
+            }
+            for (j, a) in acks.iter().enumerate() {
+                if !matches!(a, -1..=1) {
+                    err(
+                        &format!("allowed_acks[{j}]"),
+                        format!("{a} is not one of -1, 0, 1"),
+                    );
+                }
+            }
+        }
+        if r.max_batch_bytes == Some(0) {
+            err("max_batch_bytes", "must be greater than 0".into());
+        }
+        let mut cerrs = Vec::new();
+        let allowed_compression = r
+            .allowed_compression
+            .as_ref()
+            .map(|l| codecs(l, &format!("{at}.allowed_compression"), &mut cerrs));
+        let forbidden_compression = r
+            .forbidden_compression
+            .as_ref()
+            .map(|l| codecs(l, &format!("{at}.forbidden_compression"), &mut cerrs))
+            .unwrap_or_default();
+        let checks = r.allowed_acks.is_some()
+            || r.max_batch_bytes.is_some()
+            || r.allowed_compression.is_some()
+            || r.forbidden_compression.is_some()
+            || r.require_idempotence == Some(true);
+        if !checks {
+            err(
+                "",
+                "checks nothing: set allowed_acks, max_batch_bytes, allowed_compression, forbidden_compression or require_idempotence".into(),
+            );
+        }
+        errs.extend(cerrs);
+        produce.push(ProduceRule {
+            name,
+            action: r.action.unwrap_or(Action::Reject),
+            scope: Scope { client_id, sources },
+            allowed_acks: r.allowed_acks.clone(),
+            max_batch_bytes: r.max_batch_bytes,
+            allowed_compression,
+            forbidden_compression,
+            require_idempotence: r.require_idempotence.unwrap_or(false),
+        });
+    }
+    // A rule error path ends in "." when the rule as a whole is at fault.
+    for e in errs.iter_mut() {
+        if let Some(p) = e.path.strip_suffix('.') {
+            e.path = p.to_string();
+        }
+    }
+    Policy { produce }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_toml(text: &str) -> (Policy, Vec<FieldError>) {
+        let raw: RawPolicy = toml::from_str(text).expect("toml");
+        let mut errs = Vec::new();
+        (compile(&raw, &mut errs), errs)
+    }
+
+    #[test]
+    fn compiles_a_full_rule() {
+        let (p, errs) = compile_toml(
+            r#"
+[[produce]]
+name = "acks-all"
+action = "log"
+client_id = { regex = "^batch-" }
+source = ["10.0.0.0/8", "::1"]
+allowed_acks = [-1]
+max_batch_bytes = 1048576
+allowed_compression = ["zstd", "lz4"]
+forbidden_compression = ["gzip"]
+require_idempotence = true
+"#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let r = &p.produce[0];
+        assert_eq!(r.action, Action::Log);
+        assert_eq!(r.scope.sources.len(), 2);
+        assert_eq!(r.allowed_compression, Some(vec![Codec::Zstd, Codec::Lz4]));
+    }
+
+    #[test]
+    fn every_error_has_its_path() {
+        let (_, errs) = compile_toml(
+            r#"
+[[produce]]
+allowed_acks = [2]
+client_id = { regex = "(" }
+source = ["10.0.0.0/40"]
+allowed_compression = ["brotli"]
+max_batch_bytes = 0
+
+[[produce]]
+name = "nothing"
+"#,
+        );
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "policy.produce[0].name",
+            "policy.produce[0].allowed_acks[0]",
+            "policy.produce[0].client_id.regex",
+            "policy.produce[0].source[0]",
+            "policy.produce[0].allowed_compression[0]",
+            "policy.produce[0].max_batch_bytes",
+            "policy.produce[1]",
+        ] {
+            assert!(paths.contains(&p), "{p} missing in {paths:?}");
+        }
+    }
+}

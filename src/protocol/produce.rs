@@ -1,0 +1,373 @@
+//! Produce requests for policies: what a safeguard needs to know, read in place without copying
+//! or decompressing records ([`scan`]), and the error response that rejects a request
+//! ([`error_response`]). Sans-io.
+//!
+//! Layout (Kafka protocol guide, Produce request v3-v13; record batch format v2, KIP-98):
+//! `transactional_id, acks, timeout_ms, [topic (name, or topic_id from v13), [partition index,
+//! records]]`, flexible from v9. Each partition's `records` is a sequence of record batches:
+//! `baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8, crc uint32,
+//! attributes int16 (bits 0-2: compression codec), lastOffsetDelta int32, baseTimestamp int64,
+//! maxTimestamp int64, producerId int64, ...`.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::wire::{Cursor, WireError};
+
+/// Record batch compression codecs (attributes bits 0-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Codec {
+    None = 0,
+    Gzip = 1,
+    Snappy = 2,
+    Lz4 = 3,
+    Zstd = 4,
+}
+
+impl Codec {
+    /// Every codec, in attribute order.
+    pub const ALL: [Codec; 5] = [
+        Codec::None,
+        Codec::Gzip,
+        Codec::Snappy,
+        Codec::Lz4,
+        Codec::Zstd,
+    ];
+
+    /// The name Kafka uses (`compression.type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Gzip => "gzip",
+            Codec::Snappy => "snappy",
+            Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
+        }
+    }
+
+    /// The codec of a `compression.type` name.
+    pub fn from_name(s: &str) -> Option<Codec> {
+        Codec::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// What a Produce request carries, as far as produce safeguards care.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProduceFacts {
+    /// `acks`: 0, 1 or -1 (all).
+    pub acks: i16,
+    /// Whether `transactional_id` is set.
+    pub transactional: bool,
+    /// Record batches in the request.
+    pub batches: usize,
+    /// Size of the largest record batch, bytes (its whole encoding, `batchLength + 12`).
+    pub max_batch_bytes: usize,
+    /// Codecs used, one bit per [`Codec`].
+    codecs: u8,
+    /// Batches without a producer id (`producerId < 0`): not idempotent.
+    pub non_idempotent_batches: usize,
+}
+
+impl ProduceFacts {
+    /// Records that a batch uses `c`.
+    pub fn set_codec(&mut self, c: Codec) {
+        self.codecs |= c.bit();
+    }
+
+    /// The codecs the request's batches use.
+    pub fn codecs(&self) -> impl Iterator<Item = Codec> + '_ {
+        Codec::ALL
+            .into_iter()
+            .filter(move |c| self.codecs & c.bit() != 0)
+    }
+}
+
+/// Why a Produce request cannot be scanned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProduceScanError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// A record batch runs past its partition's records, or has a negative length.
+    #[error("record batch at byte {0} is truncated or has an invalid length")]
+    BadBatch(usize),
+    /// A record batch in the old message format (magic 0 or 1), which Produce v3+ does not allow.
+    #[error("record batch at byte {at} has magic {magic}; Produce v3+ requires magic 2")]
+    OldMagic { at: usize, magic: i8 },
+    /// A compression codec outside 0..=4.
+    #[error("record batch at byte {at} has unknown compression codec {codec}")]
+    UnknownCodec { at: usize, codec: u8 },
+}
+
+const BATCH_HEADER_BYTES: usize = 61;
+
+/// Reads the facts of a Produce request (`payload` from the request header on, `body` the offset
+/// of the body, `version` its api version, 3..=13) without copying or decompressing records.
+///
+/// # Errors
+/// [`ProduceScanError`] for a malformed request.
+pub fn scan(payload: &[u8], body: usize, version: i16) -> Result<ProduceFacts, ProduceScanError> {
+    let flexible = version >= 9;
+    let mut c = Cursor::at(payload, body);
+    let mut f = ProduceFacts {
+        transactional: c.string(flexible)?.is_some(),
+        acks: c.i16()?,
+        ..Default::default()
+    };
+    c.i32()?; // timeout_ms
+    let topics = c.count(flexible, 2)?.unwrap_or(0);
+    for _ in 0..topics {
+        if version >= 13 {
+            c.skip(16)?; // topic_id
+        } else {
+            c.string(flexible)?;
+        }
+        let partitions = c.count(flexible, 5)?.unwrap_or(0);
+        for _ in 0..partitions {
+            c.i32()?; // index
+            if let Some((start, end)) = c.bytes_range(flexible)? {
+                scan_batches(payload, start, end, &mut f)?;
+            }
+            if flexible {
+                c.skip_tagged()?;
+            }
+        }
+        if flexible {
+            c.skip_tagged()?;
+        }
+    }
+    Ok(f)
+}
+
+fn scan_batches(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    f: &mut ProduceFacts,
+) -> Result<(), ProduceScanError> {
+    let mut at = start;
+    while at < end {
+        let header = buf
+            .get(at..at + BATCH_HEADER_BYTES)
+            .filter(|_| at + BATCH_HEADER_BYTES <= end)
+            .ok_or(ProduceScanError::BadBatch(at))?;
+        let be_i32 =
+            |o: usize| i32::from_be_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]]);
+        let batch_len = usize::try_from(be_i32(8)).map_err(|_| ProduceScanError::BadBatch(at))?;
+        let size = batch_len
+            .checked_add(12)
+            .filter(|s| at + s <= end && *s >= BATCH_HEADER_BYTES)
+            .ok_or(ProduceScanError::BadBatch(at))?;
+        let magic = i8::from_be_bytes([header[16]]);
+        if magic != 2 {
+            return Err(ProduceScanError::OldMagic { at, magic });
+        }
+        let attributes = i16::from_be_bytes([header[21], header[22]]);
+        let codec = (attributes & 0x7) as u8;
+        if codec > Codec::Zstd as u8 {
+            return Err(ProduceScanError::UnknownCodec { at, codec });
+        }
+        f.codecs |= 1u8 << codec;
+        let producer_id = i64::from_be_bytes([
+            header[43], header[44], header[45], header[46], header[47], header[48], header[49],
+            header[50],
+        ]);
+        if producer_id < 0 {
+            f.non_idempotent_batches += 1;
+        }
+        f.batches += 1;
+        f.max_batch_bytes = f.max_batch_bytes.max(size);
+        at += size;
+    }
+    Ok(())
+}
+
+/// `POLICY_VIOLATION`: the request parameters do not satisfy the configured policy.
+pub const POLICY_VIOLATION: i16 = 44;
+
+/// A Produce response payload (no size prefix) that answers every partition of the request with
+/// `error_code` and `message` (v8+ carries it), in the request's version, for `correlation_id`.
+///
+/// # Errors
+/// When the request body cannot be decoded or the response cannot be encoded.
+pub fn error_response(
+    payload: &[u8],
+    body: usize,
+    version: i16,
+    correlation_id: i32,
+    error_code: i16,
+    message: &str,
+) -> Result<Bytes, String> {
+    let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
+    let req = ProduceRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
+    let responses = req
+        .topic_data
+        .iter()
+        .map(|t| {
+            TopicProduceResponse::default()
+                .with_name(t.name.clone())
+                .with_topic_id(t.topic_id)
+                .with_partition_responses(
+                    t.partition_data
+                        .iter()
+                        .map(|p| {
+                            PartitionProduceResponse::default()
+                                .with_index(p.index)
+                                .with_error_code(error_code)
+                                .with_base_offset(-1)
+                                .with_log_append_time_ms(-1)
+                                .with_log_start_offset(-1)
+                                .with_error_message(Some(StrBytes::from_string(
+                                    message.to_string(),
+                                )))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    let resp = ProduceResponse::default().with_responses(responses);
+    let mut out = BytesMut::new();
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut out, ApiKey::Produce.response_header_version(version))
+        .map_err(|e| e.to_string())?;
+    resp.encode(&mut out, version).map_err(|e| e.to_string())?;
+    Ok(out.freeze())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{RequestHeader, TopicName};
+    use kafka_protocol::protocol::Message;
+
+    /// A v2 record batch of `records` bytes of padding (not valid records: the scanner never
+    /// reads past the header).
+    fn batch(codec: u8, producer_id: i64, records: usize) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&0i64.to_be_bytes());
+        let len = (BATCH_HEADER_BYTES - 12 + records) as i32;
+        b.extend_from_slice(&len.to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes()); // partitionLeaderEpoch
+        b.push(2); // magic
+        b.extend_from_slice(&0u32.to_be_bytes()); // crc
+        b.extend_from_slice(&i16::from(codec).to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes()); // lastOffsetDelta
+        b.extend_from_slice(&0i64.to_be_bytes());
+        b.extend_from_slice(&0i64.to_be_bytes());
+        b.extend_from_slice(&producer_id.to_be_bytes());
+        b.extend_from_slice(&0i16.to_be_bytes()); // producerEpoch
+        b.extend_from_slice(&0i32.to_be_bytes()); // baseSequence
+        b.extend_from_slice(&0i32.to_be_bytes()); // records count
+        b.resize(b.len() + records, 0);
+        b
+    }
+
+    fn request(version: i16, acks: i16, batches: Vec<Vec<u8>>) -> (Vec<u8>, usize) {
+        let req = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partition_data(
+                    batches
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, b)| {
+                            PartitionProduceData::default()
+                                .with_index(i as i32)
+                                .with_records(Some(Bytes::from(b)))
+                        })
+                        .collect(),
+                )]);
+        let header = RequestHeader::default()
+            .with_request_api_key(0)
+            .with_request_api_version(version)
+            .with_correlation_id(9);
+        let mut out = BytesMut::new();
+        header
+            .encode(&mut out, ApiKey::Produce.request_header_version(version))
+            .unwrap();
+        let body = out.len();
+        req.encode(&mut out, version).unwrap();
+        (out.to_vec(), body)
+    }
+
+    #[test]
+    fn scans_every_version_without_reading_records() {
+        for v in ProduceRequest::VERSIONS.min..=ProduceRequest::VERSIONS.max {
+            let (p, body) = request(
+                v,
+                -1,
+                vec![
+                    [batch(4, 7, 100), batch(0, 7, 10)].concat(),
+                    batch(3, -1, 1000),
+                ],
+            );
+            let f = scan(&p, body, v).unwrap();
+            assert_eq!(f.acks, -1, "v{v}");
+            assert_eq!(f.batches, 3, "v{v}");
+            assert_eq!(f.max_batch_bytes, BATCH_HEADER_BYTES + 1000, "v{v}");
+            assert_eq!(
+                f.codecs().collect::<Vec<_>>(),
+                vec![Codec::None, Codec::Lz4, Codec::Zstd],
+                "v{v}"
+            );
+            assert_eq!(f.non_idempotent_batches, 1, "v{v}");
+            assert!(!f.transactional);
+        }
+    }
+
+    #[test]
+    fn malformed_batches_are_errors_not_panics() {
+        let mut short = batch(0, 1, 10);
+        short.truncate(30);
+        let (p, body) = request(9, 1, vec![short]);
+        assert!(matches!(
+            scan(&p, body, 9),
+            Err(ProduceScanError::BadBatch(_))
+        ));
+        let mut old = batch(0, 1, 10);
+        old[16] = 1;
+        let (p, body) = request(9, 1, vec![old]);
+        assert!(matches!(
+            scan(&p, body, 9),
+            Err(ProduceScanError::OldMagic { .. })
+        ));
+        let (p, body) = request(9, 1, vec![batch(6, 1, 10)]);
+        assert!(matches!(
+            scan(&p, body, 9),
+            Err(ProduceScanError::UnknownCodec { .. })
+        ));
+        for cut in 0..p.len() {
+            let _ = scan(&p[..cut], body.min(cut), 9);
+        }
+    }
+
+    #[test]
+    fn error_response_answers_every_partition() {
+        use kafka_protocol::messages::ResponseHeader;
+        for v in [3i16, 8, 9, 12, 13] {
+            let (p, body) = request(v, 1, vec![batch(0, 1, 1), batch(0, 1, 1)]);
+            let out = error_response(&p, body, v, 9, POLICY_VIOLATION, "no").unwrap();
+            let mut b = out.clone();
+            let h =
+                ResponseHeader::decode(&mut b, ApiKey::Produce.response_header_version(v)).unwrap();
+            assert_eq!(h.correlation_id, 9);
+            let r = ProduceResponse::decode(&mut b, v).unwrap();
+            let parts = &r.responses[0].partition_responses;
+            assert_eq!(parts.len(), 2, "v{v}");
+            assert!(parts.iter().all(|p| p.error_code == POLICY_VIOLATION));
+            if v >= 8 {
+                assert_eq!(parts[0].error_message.as_deref(), Some("no"));
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Produce safeguards against the real cluster, as real clients see them: each rule rejects what
+//! it should with POLICY_VIOLATION (Java: `PolicyViolationException`, librdkafka:
+//! `POLICY_VIOLATION`), the error message names the rule, and everything else passes. A log-only
+//! rule lets the request through and counts it; acks=0, which has no response, closes the
+//! connection as a broker would.
+
+use super::cluster::shared;
+use super::other_clients::run_python;
+use super::scenario::JavaScenario;
+use super::sluice::Sluice;
+use super::{json_field, unique_name};
+
+const POLICY: &str = r#"
+[[policy.produce]]
+name = "acks-all"
+allowed_acks = [-1]
+
+[[policy.produce]]
+name = "no-gzip"
+forbidden_compression = ["gzip"]
+
+[[policy.produce]]
+name = "small-batches"
+max_batch_bytes = 4096
+
+[[policy.produce]]
+name = "idempotent"
+require_idempotence = true
+
+[[policy.produce]]
+name = "snappy-watch"
+action = "log"
+forbidden_compression = ["snappy"]
+"#;
+
+fn java(sluice: &Sluice, props: &str, records: u32, expect: &str) -> String {
+    let outcome = JavaScenario::new("produce-expect", &sluice.bootstrap())
+        .arg("topic", unique_name("it-policy"))
+        .arg("records", records)
+        .arg("producer-props", props)
+        .arg("expect", expect)
+        .run();
+    outcome.assert_ok().to_string()
+}
+
+#[test]
+fn produce_safeguards_as_java_and_librdkafka_see_them() {
+    let cluster = shared();
+    let sluice = Sluice::start_with(&cluster, 2, POLICY);
+    let violations = |rule: &str, action: &str| {
+        sluice.metrics().sum(
+            "sluice_policy_violations_total",
+            &[("rule", rule), ("action", action)],
+        )
+    };
+
+    // What every rule allows passes (Java defaults: acks=all, idempotent, no compression).
+    java(&sluice, "", 20, "ok");
+    assert_eq!(
+        sluice.metrics().sum("sluice_policy_violations_total", &[]),
+        0.0
+    );
+
+    // Each rule rejects, with the rule named in the error the client reports.
+    let line = java(
+        &sluice,
+        "acks=1;enable.idempotence=false",
+        20,
+        "PolicyViolationException",
+    );
+    assert!(
+        json_field(&line, "message").is_some_and(|m| m.contains("acks-all")),
+        "{line}"
+    );
+    assert!(violations("acks-all", "reject") >= 1.0);
+
+    let line = java(
+        &sluice,
+        "compression.type=gzip",
+        20,
+        "PolicyViolationException",
+    );
+    assert!(
+        json_field(&line, "message").is_some_and(|m| m.contains("no-gzip")),
+        "{line}"
+    );
+
+    // 600 records within one linger window: batches of ~200 records, over 4096 bytes.
+    let line = java(
+        &sluice,
+        "linger.ms=500;batch.size=1000000",
+        600,
+        "PolicyViolationException",
+    );
+    assert!(
+        json_field(&line, "message").is_some_and(|m| m.contains("small-batches")),
+        "{line}"
+    );
+
+    let line = java(
+        &sluice,
+        "enable.idempotence=false",
+        20,
+        "PolicyViolationException",
+    );
+    assert!(
+        json_field(&line, "message").is_some_and(|m| m.contains("idempotent")),
+        "{line}"
+    );
+
+    // Log-only: the records pass, the violation is counted.
+    java(&sluice, "compression.type=snappy", 20, "ok");
+    assert!(violations("snappy-watch", "log") >= 1.0);
+
+    // librdkafka: the same rules, its own error names (its delivery reports carry the error
+    // code's text, not the message: the counters say which rule fired).
+    let topic = unique_name("it-policy-rdk");
+    let rdk = |props: &str, expect: &str| {
+        run_python(
+            "produce-expect",
+            &sluice.bootstrap(),
+            &topic,
+            &[
+                "--records",
+                "20",
+                "--producer-props",
+                props,
+                "--expect",
+                expect,
+            ],
+        )
+    };
+    rdk("enable.idempotence=true", "ok");
+    let acks_before = violations("acks-all", "reject");
+    rdk("acks=1;enable.idempotence=false", "POLICY_VIOLATION");
+    assert!(violations("acks-all", "reject") > acks_before);
+    let gzip_before = violations("no-gzip", "reject");
+    rdk(
+        "enable.idempotence=true;compression.type=gzip",
+        "POLICY_VIOLATION",
+    );
+    assert!(violations("no-gzip", "reject") > gzip_before);
+
+    // acks=0 has no response to carry an error: the connection is closed, as by a broker.
+    let before = sluice.metrics().sum(
+        "sluice_connection_errors_total",
+        &[("reason", "policy_violation")],
+    );
+    java(&sluice, "acks=0;enable.idempotence=false", 20, "ok");
+    let after = sluice.metrics().sum(
+        "sluice_connection_errors_total",
+        &[("reason", "policy_violation")],
+    );
+    assert!(
+        after > before,
+        "acks=0 violation closed the connection ({before} -> {after})"
+    );
+    let log = sluice.log_tail(400);
+    assert!(log.contains("policy violation"), "{log}");
+}
