@@ -39,5 +39,6 @@ pub mod metrics;
 pub mod policy;
 pub mod protocol;
 pub mod proxy;
+pub mod quota;
 pub mod runtime;
 pub mod upstream;

@@ -1,0 +1,9 @@
+//! Quotas following the broker's model (KIP-13 byte-rate quotas, KIP-124 request-time quotas,
+//! KIP-219 throttle-then-mute): per-shard token buckets with debt ([`TokenBucket`]) and the split
+//! of a global limit into per-shard shares from reported demand ([`shares`]). Pure logic with
+//! injected time; the data path and the cross-shard exchange use it.
+
+pub mod bucket;
+pub mod shares;
+
+pub use bucket::{Nanos, TokenBucket};
