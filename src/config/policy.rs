@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::FieldError;
-use crate::policy::{Action, NameMatch, Network, Policy, ProduceRule, Scope};
+use crate::policy::{
+    Action, NameMatch, Network, Policy, ProduceRule, QuotaKeyBy, QuotaRule, Scope,
+};
 use crate::protocol::produce::Codec;
 
 /// `[policy]`
@@ -14,6 +16,27 @@ pub struct RawPolicy {
     /// `[[policy.produce]]`: produce safeguards.
     #[serde(default)]
     pub produce: Vec<RawProduceRule>,
+    /// `[[policy.quota]]`: byte-rate quotas.
+    #[serde(default)]
+    pub quota: Vec<RawQuotaRule>,
+}
+
+/// `[[policy.quota]]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuotaRule {
+    /// Unique rule name. Required.
+    pub name: Option<String>,
+    /// Scope: client ids the rule applies to (default: all).
+    pub client_id: Option<RawNameMatch>,
+    /// Scope: source networks; default: all.
+    pub source: Option<Vec<String>>,
+    /// `client_id` (default) or `source`: each distinct value gets its own limit.
+    pub key: Option<QuotaKeyBy>,
+    /// Produce request bytes per second per key, over all shards.
+    pub produce_bytes_per_s: Option<u64>,
+    /// Fetch response bytes per second per key, over all shards.
+    pub fetch_bytes_per_s: Option<u64>,
 }
 
 /// `{ exact = "..." }`, `{ prefix = "..." }` or `{ regex = "..." }`.
@@ -65,62 +88,125 @@ fn codecs(list: &[String], path: &str, errs: &mut Vec<FieldError>) -> Vec<Codec>
         .collect()
 }
 
+/// Compiles a rule's scope; errors under `at`.
+fn scope(
+    client_id: &Option<RawNameMatch>,
+    source: &Option<Vec<String>>,
+    at: &str,
+    errs: &mut Vec<FieldError>,
+) -> Scope {
+    let client_id = match client_id {
+        None => None,
+        Some(RawNameMatch::Exact(s)) => Some(NameMatch::Exact(s.clone())),
+        Some(RawNameMatch::Prefix(s)) => Some(NameMatch::Prefix(s.clone())),
+        Some(RawNameMatch::Regex(s)) => match regex::Regex::new(s) {
+            Ok(re) => Some(NameMatch::Regex(re)),
+            Err(e) => {
+                errs.push(FieldError {
+                    path: format!("{at}.client_id.regex"),
+                    reason: format!("invalid regex: {e}"),
+                });
+                None
+            }
+        },
+    };
+    let mut sources = Vec::new();
+    for (j, s) in source.iter().flatten().enumerate() {
+        match Network::parse(s) {
+            Ok(n) => sources.push(n),
+            Err(reason) => errs.push(FieldError {
+                path: format!("{at}.source[{j}]"),
+                reason,
+            }),
+        }
+    }
+    Scope { client_id, sources }
+}
+
+/// Checks a rule name: present, well-formed, unique within `names`.
+fn rule_name(
+    name: &Option<String>,
+    at: &str,
+    names: &mut std::collections::BTreeSet<String>,
+    errs: &mut Vec<FieldError>,
+) -> String {
+    let mut err = |reason: String| {
+        errs.push(FieldError {
+            path: format!("{at}.name"),
+            reason,
+        })
+    };
+    match name {
+        None => {
+            err("is required".into());
+            String::new()
+        }
+        Some(n)
+            if n.is_empty()
+                || n.len() > 64
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            err(format!(
+                "{n:?} must be 1-64 characters of A-Z a-z 0-9 - _ ."
+            ));
+            n.clone()
+        }
+        Some(n) => {
+            if !names.insert(n.clone()) {
+                err(format!("{n:?} is used by another rule"));
+            }
+            n.clone()
+        }
+    }
+}
+
 /// Validates and compiles `raw`; every error goes to `errs` with its dotted path.
 pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
+    let mut quota = Vec::new();
+    let mut quota_names = std::collections::BTreeSet::new();
+    for (i, r) in raw.quota.iter().enumerate() {
+        let at = format!("policy.quota[{i}]");
+        let name = rule_name(&r.name, &at, &mut quota_names, errs);
+        let scope = scope(&r.client_id, &r.source, &at, errs);
+        for (field, v) in [
+            ("produce_bytes_per_s", r.produce_bytes_per_s),
+            ("fetch_bytes_per_s", r.fetch_bytes_per_s),
+        ] {
+            if v == Some(0) {
+                errs.push(FieldError {
+                    path: format!("{at}.{field}"),
+                    reason: "must be greater than 0 (remove the key for no limit)".into(),
+                });
+            }
+        }
+        if r.produce_bytes_per_s.is_none() && r.fetch_bytes_per_s.is_none() {
+            errs.push(FieldError {
+                path: at.clone(),
+                reason: "limits nothing: set produce_bytes_per_s or fetch_bytes_per_s".into(),
+            });
+        }
+        quota.push(QuotaRule {
+            name,
+            scope,
+            key_by: r.key.unwrap_or(QuotaKeyBy::ClientId),
+            produce_bytes_per_s: r.produce_bytes_per_s.map(|v| v as f64),
+            fetch_bytes_per_s: r.fetch_bytes_per_s.map(|v| v as f64),
+        });
+    }
     let mut names = std::collections::BTreeSet::new();
     let mut produce = Vec::new();
     for (i, r) in raw.produce.iter().enumerate() {
         let at = format!("policy.produce[{i}]");
+        let name = rule_name(&r.name, &at, &mut names, errs);
+        let scope = scope(&r.client_id, &r.source, &at, errs);
         let mut err = |field: &str, reason: String| {
             errs.push(FieldError {
                 path: format!("{at}.{field}"),
                 reason,
             })
         };
-        let name = match &r.name {
-            None => {
-                err("name", "is required".into());
-                String::new()
-            }
-            Some(n)
-                if n.is_empty()
-                    || n.len() > 64
-                    || !n
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
-            {
-                err(
-                    "name",
-                    format!("{n:?} must be 1-64 characters of A-Z a-z 0-9 - _ ."),
-                );
-                n.clone()
-            }
-            Some(n) => {
-                if !names.insert(n.clone()) {
-                    err("name", format!("{n:?} is used by another rule"));
-                }
-                n.clone()
-            }
-        };
-        let client_id = match &r.client_id {
-            None => None,
-            Some(RawNameMatch::Exact(s)) => Some(NameMatch::Exact(s.clone())),
-            Some(RawNameMatch::Prefix(s)) => Some(NameMatch::Prefix(s.clone())),
-            Some(RawNameMatch::Regex(s)) => match regex::Regex::new(s) {
-                Ok(re) => Some(NameMatch::Regex(re)),
-                Err(e) => {
-                    err("client_id.regex", format!("invalid regex: {e}"));
-                    None
-                }
-            },
-        };
-        let mut sources = Vec::new();
-        for (j, s) in r.source.iter().flatten().enumerate() {
-            match Network::parse(s) {
-                Ok(n) => sources.push(n),
-                Err(reason) => err(&format!("source[{j}]"), reason),
-            }
-        }
         if let Some(acks) = &r.allowed_acks {
             if acks.is_empty() {
                 err("allowed_acks", "must list at least one of -1, 0, 1".into());
@@ -162,7 +248,7 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
         produce.push(ProduceRule {
             name,
             action: r.action.unwrap_or(Action::Reject),
-            scope: Scope { client_id, sources },
+            scope,
             allowed_acks: r.allowed_acks.clone(),
             max_batch_bytes: r.max_batch_bytes,
             allowed_compression,
@@ -176,7 +262,7 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
             e.path = p.to_string();
         }
     }
-    Policy { produce }
+    Policy { produce, quota }
 }
 
 #[cfg(test)]

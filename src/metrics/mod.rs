@@ -122,6 +122,7 @@ pub struct ShardMetrics {
     refused: Cell<u64>,
     errors: RefCell<BTreeMap<(&'static str, &'static str), u64>>,
     policy: RefCell<BTreeMap<(String, &'static str), u64>>,
+    throttle: RefCell<BTreeMap<(String, &'static str), Duration>>,
 }
 
 impl Default for ShardMetrics {
@@ -138,6 +139,7 @@ impl Default for ShardMetrics {
             refused: Cell::new(0),
             errors: RefCell::new(BTreeMap::new()),
             policy: RefCell::new(BTreeMap::new()),
+            throttle: RefCell::new(BTreeMap::new()),
         }
     }
 }
@@ -212,6 +214,17 @@ impl ShardMetrics {
         }
     }
 
+    /// A quota delay imposed by rule `rule` (config names: a bounded set) on `kind`.
+    pub fn throttle(&self, rule: &str, kind: &'static str, d: Duration) {
+        let mut m = self.throttle.borrow_mut();
+        match m.get_mut(&(rule.to_string(), kind)) {
+            Some(t) => *t += d,
+            None => {
+                m.insert((rule.to_string(), kind), d);
+            }
+        }
+    }
+
     /// Copies the non-zero counters.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let by_key_version = |cells: &[Cell<u64>]| {
@@ -260,13 +273,19 @@ impl ShardMetrics {
                 .iter()
                 .map(|((r, a), n)| (r.clone(), *a, *n))
                 .collect(),
+            throttle: self
+                .throttle
+                .borrow()
+                .iter()
+                .map(|((r, k), d)| (r.clone(), *k, d.as_secs_f64()))
+                .collect(),
         }
     }
 }
 
 /// The data-path counters of one shard at one instant (`Send`, for the cross-shard channels).
 /// Api key and version are slots (see [`API_KEY_SLOTS`], [`VERSION_SLOTS`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsSnapshot {
     pub requests: Vec<(u16, u16, u64)>,
     pub responses: Vec<(u16, u16, u64)>,
@@ -278,6 +297,8 @@ pub struct MetricsSnapshot {
     pub errors: Vec<(&'static str, &'static str, u64)>,
     /// (rule, action, count)
     pub policy_violations: Vec<(String, &'static str, u64)>,
+    /// (rule, kind, seconds of delay imposed)
+    pub throttle: Vec<(String, &'static str, f64)>,
 }
 
 /// Upstream connection counters of one shard for one broker address.
@@ -294,7 +315,7 @@ pub struct UpstreamSnapshot {
 }
 
 /// Everything one shard reports at a scrape.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ShardSnapshot {
     pub shard: usize,
     pub active_connections: u64,

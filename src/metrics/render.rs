@@ -316,6 +316,23 @@ impl prometheus_client::collector::Collector for Gathered {
                 .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
         }
 
+        let mut throttle: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+        for s in shards {
+            for (rule, kind, secs) in &s.metrics.throttle {
+                *throttle.entry((rule.as_str(), kind)).or_default() += secs;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "sluice_throttle_seconds",
+            "Delay Sluice's quotas imposed on clients (throttle_time_ms sent, connection muted), by rule and kind.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((rule, kind), secs) in throttle {
+            m.encode_family(&[("rule", rule), ("kind", kind)])?
+                .encode_counter::<NoLabelSet, _, u64>(&secs, None)?;
+        }
+
         let mut m = enc.encode_descriptor(
             "sluice_config_reloads",
             "Config reloads (SIGHUP, POST /reload) by outcome.",

@@ -200,13 +200,54 @@ impl ProduceRule {
     }
 }
 
+/// Which part of the identity a quota counts by: each distinct value has its own limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaKeyBy {
+    /// One limit per client id (a null client id counts as the empty string).
+    ClientId,
+    /// One limit per source address.
+    Source,
+}
+
+/// A byte-rate quota (KIP-13): a global limit per key, over all shards, enforced by per-shard
+/// shares (see [`crate::quota`]). A breach is answered with `throttle_time_ms` and the connection
+/// is muted for that long (KIP-219); nothing is dropped.
+#[derive(Debug, Clone)]
+pub struct QuotaRule {
+    /// Unique name (metrics label, log lines).
+    pub name: String,
+    pub scope: Scope,
+    pub key_by: QuotaKeyBy,
+    /// Produce request bytes per second, per key.
+    pub produce_bytes_per_s: Option<f64>,
+    /// Fetch response bytes per second, per key.
+    pub fetch_bytes_per_s: Option<f64>,
+}
+
+impl QuotaRule {
+    /// The key value of `id` for this rule.
+    pub fn key_of(&self, id: &Identity<'_>) -> String {
+        match self.key_by {
+            QuotaKeyBy::ClientId => id.client_id.unwrap_or("").to_string(),
+            QuotaKeyBy::Source => id.source.map(|ip| ip.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
 /// Every rule in force.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub produce: Vec<ProduceRule>,
+    pub quota: Vec<QuotaRule>,
 }
 
 impl Policy {
+    /// The quota rules that apply to `id`.
+    pub fn quotas<'a>(&'a self, id: &'a Identity<'a>) -> impl Iterator<Item = &'a QuotaRule> + 'a {
+        self.quota.iter().filter(move |r| r.scope.applies(id))
+    }
+
     /// The produce rules that apply to `id`.
     pub fn produce_rules<'a>(
         &'a self,

@@ -190,35 +190,53 @@ pub fn response_body_offset(
     Ok(c.pos())
 }
 
-/// `throttle_time_ms` of a Produce (v1+) or Fetch (v1+) response, read in O(1) without decoding:
-/// Fetch carries it first in the body; Produce last (v1-v8), or just before the trailing tagged
-/// fields (v9+, read only when that section is empty). `None` for other api keys, older
-/// versions, or where it cannot be read cheaply. Source: the Kafka protocol guide, Produce and
-/// Fetch responses; KIP-219.
+/// Where `throttle_time_ms` sits in a Produce (v1+) or Fetch (v1+) response, found in O(1)
+/// without decoding: Fetch carries it first in the body; Produce last (v1-v8), or just before the
+/// trailing tagged fields (v9+, only when that section is empty). `None` for other api keys,
+/// older versions, or where it cannot be found cheaply. Source: the Kafka protocol guide, Produce
+/// and Fetch responses; KIP-219.
+pub fn throttle_time_offset(
+    payload: &[u8],
+    api_key: i16,
+    api_version: i16,
+    body: usize,
+) -> Option<usize> {
+    let at = match (api_key, api_version) {
+        (1, v) if v >= 1 => body,
+        (0, 1..=8) => payload.len().checked_sub(4)?,
+        (0, v) if v >= 9 && payload.last() == Some(&0) => payload.len().checked_sub(5)?,
+        _ => return None,
+    };
+    (at >= body && at.checked_add(4)? <= payload.len()).then_some(at)
+}
+
+/// `throttle_time_ms` of a Produce or Fetch response (see [`throttle_time_offset`]).
 pub fn response_throttle_time_ms(
     payload: &[u8],
     api_key: i16,
     api_version: i16,
     body: usize,
 ) -> Option<i32> {
-    let at = |i: usize| -> Option<i32> {
-        payload
-            .get(i..i.checked_add(4)?)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    let at = throttle_time_offset(payload, api_key, api_version, body)?;
+    let b = payload.get(at..at + 4)?;
+    Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]])).filter(|ms| *ms >= 0)
+}
+
+/// Raises `throttle_time_ms` of a Produce or Fetch response to at least `ms`, in place (the field
+/// has a fixed size, so the frame does not change length). Returns false where it cannot be found.
+pub fn raise_throttle_time_ms(
+    payload: &mut [u8],
+    api_key: i16,
+    api_version: i16,
+    body: usize,
+    ms: i32,
+) -> bool {
+    let Some(at) = throttle_time_offset(payload, api_key, api_version, body) else {
+        return false;
     };
-    match (api_key, api_version) {
-        (1, v) if v >= 1 => at(body),
-        (0, 1..=8) => at(payload.len().checked_sub(4)?),
-        (0, v) if v >= 9 => {
-            if payload.last() == Some(&0) {
-                at(payload.len().checked_sub(5)?)
-            } else {
-                None
-            }
-        }
-        _ => None,
-    }
-    .filter(|ms| *ms >= 0 && payload.len() >= body + 4)
+    let current = response_throttle_time_ms(payload, api_key, api_version, body).unwrap_or(0);
+    payload[at..at + 4].copy_from_slice(&current.max(ms).to_be_bytes());
+    true
 }
 
 #[cfg(test)]
@@ -418,5 +436,18 @@ mod tests {
             response_throttle_time_ms(&[0, 0, 0, 1, 0, 0, 0, 9], 3, 4, 4),
             None
         );
+        // Raised in place, never lowered.
+        for (key, v) in [(0i16, 8i16), (0, 11), (1, 12)] {
+            let mut p = if key == 0 {
+                encoded_response(0, v, &ProduceResponse::default().with_throttle_time_ms(50))
+            } else {
+                encoded_response(1, v, &FetchResponse::default().with_throttle_time_ms(50))
+            };
+            let body = response_body_offset(&p, key, v).unwrap();
+            assert!(raise_throttle_time_ms(&mut p, key, v, body, 700));
+            assert_eq!(response_throttle_time_ms(&p, key, v, body), Some(700));
+            assert!(raise_throttle_time_ms(&mut p, key, v, body, 10));
+            assert_eq!(response_throttle_time_ms(&p, key, v, body), Some(700));
+        }
     }
 }

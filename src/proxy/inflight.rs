@@ -31,6 +31,8 @@ pub struct InFlight {
     /// When the write that carried it upstream completed (`None` until then, and for local
     /// answers).
     pub sent_at: Option<Instant>,
+    /// A quota delay to report in the response's `throttle_time_ms` (0: none).
+    pub throttle_ms: i32,
 }
 
 /// The queue, with wake-ups for both pumps of a session.
@@ -125,6 +127,7 @@ mod tests {
             local: None,
             received_at: Instant::now(),
             sent_at: None,
+            throttle_ms: 0,
         }
     }
 

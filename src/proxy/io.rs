@@ -127,6 +127,13 @@ impl std::ops::Deref for ReadBuf {
     }
 }
 
+impl std::ops::DerefMut for ReadBuf {
+    /// The unconsumed bytes, for an in-place edit of a field of fixed size (`throttle_time_ms`).
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.start..self.end]
+    }
+}
+
 /// What one [`read_into`] call ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadOutcome {

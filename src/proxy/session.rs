@@ -32,6 +32,7 @@ use crate::proxy::io::{self as pio, Half, ReadBuf, ReadOutcome};
 use crate::proxy::listener::Target;
 use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
+use crate::quota::Kind;
 use crate::upstream::connect::ConnectError;
 
 const API_KEY_PRODUCE: i16 = 0;
@@ -301,6 +302,11 @@ async fn serve(
     let (mut up_r, mut up_w) = pio::split(upstream);
     let mut ubuf = ReadBuf::new();
     let queue = InFlightQueue::default();
+    let ident = SessionIdentity {
+        client_id: std::cell::RefCell::new(None),
+        source: peer.map(|p| p.ip()),
+        muted_until: std::cell::Cell::new(None),
+    };
 
     // 3. Pump both ways until the request side ends (then everything in flight has been answered)
     //    or either side fails.
@@ -312,14 +318,14 @@ async fn serve(
             &mut up_w,
             &mut cbuf,
             conn_id,
-            peer.map(|p| p.ip()),
+            &ident,
         )
         .await?;
         queue.wait_empty().await;
         Ok::<RequestEnd, SessionError>(end)
     };
     let responses = async {
-        response_pump(shard, &queue, &mut up_r, &mut client_w, &mut ubuf).await?;
+        response_pump(shard, &queue, &mut up_r, &mut client_w, &mut ubuf, &ident).await?;
         Ok::<RequestEnd, SessionError>(RequestEnd::Drained)
     };
     let end = or(requests, responses).await?;
@@ -380,6 +386,76 @@ enum Disposition {
     Forward { expects_response: bool },
     /// Answer locally with this payload; do not forward.
     Local(bytes::Bytes),
+}
+
+/// Who a connection is, for quotas (shared by both pumps), and until when it is muted.
+struct SessionIdentity {
+    /// The client id of the latest request (clients keep one per connection).
+    client_id: std::cell::RefCell<Option<String>>,
+    source: Option<std::net::IpAddr>,
+    /// A quota delay not yet waited out by the request pump.
+    muted_until: std::cell::Cell<Option<Instant>>,
+}
+
+/// The longest quota delay Sluice asks a client to wait (as the broker bounds its own).
+const MAX_THROTTLE: Duration = Duration::from_secs(10);
+
+impl SessionIdentity {
+    /// Records the client id of a request (allocates only when it changes).
+    fn remember(&self, client_id: Option<&[u8]>) {
+        let id = client_id.and_then(|b| std::str::from_utf8(b).ok());
+        let mut cur = self.client_id.borrow_mut();
+        if cur.as_deref() != id {
+            *cur = id.map(str::to_string);
+        }
+    }
+
+    /// Mutes the connection for `d` (capped), keeping the later of two mutes; returns the delay
+    /// in milliseconds for `throttle_time_ms`.
+    fn mute(&self, d: Duration) -> i32 {
+        let d = d.min(MAX_THROTTLE);
+        let until = Instant::now() + d;
+        if self.muted_until.get().is_none_or(|u| u < until) {
+            self.muted_until.set(Some(until));
+        }
+        i32::try_from(d.as_millis()).unwrap_or(i32::MAX).max(1)
+    }
+}
+
+/// Charges `units` to every quota rule that applies to the connection and limits `kind`; returns
+/// the longest delay.
+fn charge_quotas(
+    shard: &Shard,
+    policy: &Policy,
+    ident: &SessionIdentity,
+    kind: Kind,
+    units: usize,
+) -> Duration {
+    let client_id = ident.client_id.borrow();
+    let id = Identity {
+        client_id: client_id.as_deref(),
+        source: ident.source,
+    };
+    let now = shard.quotas.now();
+    let mut worst = Duration::ZERO;
+    for rule in policy.quotas(&id) {
+        let limit = match kind {
+            Kind::ProduceBytes => rule.produce_bytes_per_s,
+            Kind::FetchBytes => rule.fetch_bytes_per_s,
+        };
+        let Some(limit) = limit else {
+            continue;
+        };
+        let key = (rule.name.clone(), rule.key_of(&id), kind);
+        let d = shard.quotas.take(&key, limit, units, now);
+        if !d.is_zero() {
+            shard
+                .metrics
+                .throttle(&rule.name, kind.label(), d.min(MAX_THROTTLE));
+        }
+        worst = worst.max(d);
+    }
+    worst
 }
 
 /// Policy context of one connection: who it is, and which rules were already logged for it (a
@@ -513,13 +589,13 @@ async fn request_pump(
     up_w: &mut Half,
     cbuf: &mut ReadBuf,
     conn_id: u64,
-    source: Option<std::net::IpAddr>,
+    ident: &SessionIdentity,
 ) -> Result<RequestEnd, SessionError> {
     let metrics = &shard.metrics;
     let mut policy_ctx = PolicyCtx {
         shard,
         conn_id,
-        source,
+        source: ident.source,
         logged: Vec::new(),
     };
     // Frames already buffered before the first read (the first request) arrived about now.
@@ -532,10 +608,22 @@ async fn request_pump(
         while let Some(len) =
             frame_len(&cbuf[run..], cfg.max_frame_bytes).map_err(SessionError::ClientFrame)?
         {
-            let (peek, disp) = dispose(&cbuf[run + 4..run + len], &cfg.policy, &mut policy_ctx)?;
+            let payload = &cbuf[run + 4..run + len];
+            let (peek, disp) = dispose(payload, &cfg.policy, &mut policy_ctx)?;
             metrics.request(peek.api_key, peek.api_version);
+            ident.remember(peek.client_id(payload));
             match disp {
                 Disposition::Forward { expects_response } => {
+                    // Produce bytes count against quotas on the way in (KIP-13): a breach is
+                    // forwarded all the same, answered with throttle_time_ms, and the client is
+                    // muted for the delay (KIP-219).
+                    let mut throttle_ms = 0;
+                    if peek.api_key == API_KEY_PRODUCE && !cfg.policy.quota.is_empty() {
+                        let d = charge_quotas(shard, &cfg.policy, ident, Kind::ProduceBytes, len);
+                        if !d.is_zero() {
+                            throttle_ms = ident.mute(d);
+                        }
+                    }
                     if expects_response {
                         queue.push(InFlight {
                             correlation_id: peek.correlation_id,
@@ -544,6 +632,7 @@ async fn request_pump(
                             local: None,
                             received_at: read_at,
                             sent_at: None,
+                            throttle_ms,
                         });
                     }
                     run += len;
@@ -566,6 +655,7 @@ async fn request_pump(
                         local: Some(resp),
                         received_at: read_at,
                         sent_at: None,
+                        throttle_ms: 0,
                     });
                 }
             }
@@ -576,6 +666,15 @@ async fn request_pump(
             }
         }
         write_run(up_w, cbuf, &mut run, queue, metrics).await?;
+
+        // A throttled client is muted: nothing more is read from it until the delay has passed
+        // (responses still flow). A drain ends the wait.
+        if let Some(until) = ident.muted_until.take() {
+            let now = Instant::now();
+            if until > now {
+                or(glommio::timer::sleep(until - now), shard.shutdown.wait()).await;
+            }
+        }
 
         let idle = queue.is_empty().then_some(cfg.client_idle_timeout);
         match pio::read_into(
@@ -661,6 +760,7 @@ async fn response_pump(
     up_r: &mut Half,
     client_w: &mut Half,
     ubuf: &mut ReadBuf,
+    ident: &SessionIdentity,
 ) -> Result<(), SessionError> {
     let metrics = &shard.metrics;
     let mut answered = Answered::default();
@@ -710,17 +810,37 @@ async fn response_pump(
                     got,
                 });
             }
+            let mut throttle_ms = 0;
             if let Some(e) = queue.pop() {
                 metrics.response(api_key, api_version);
                 answered.push(&e, read_at);
+                throttle_ms = e.throttle_ms;
             }
             if matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH) {
-                let payload = &ubuf[run + 4..run + len];
+                let payload = &mut ubuf[run + 4..run + len];
                 if let Ok(body) = header::response_body_offset(payload, api_key, api_version) {
                     if let Some(ms) =
                         header::response_throttle_time_ms(payload, api_key, api_version, body)
                     {
                         metrics.broker_throttle(api_key, ms);
+                    }
+                    // Fetch bytes count against quotas on the way out; the delay rides on this
+                    // response, and the client is muted for it (KIP-219).
+                    let policy = shard.config().policy.clone();
+                    if api_key == API_KEY_FETCH && !policy.quota.is_empty() {
+                        let d = charge_quotas(shard, &policy, ident, Kind::FetchBytes, len);
+                        if !d.is_zero() {
+                            throttle_ms = ident.mute(d);
+                        }
+                    }
+                    if throttle_ms > 0 {
+                        header::raise_throttle_time_ms(
+                            payload,
+                            api_key,
+                            api_version,
+                            body,
+                            throttle_ms,
+                        );
                     }
                 }
             }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::metrics::{ShardMetrics, ShardSnapshot, UpstreamSnapshot};
 use crate::protocol::rewrite::AddressMap;
 use crate::proxy::listener::{self, Target};
+use crate::quota::QuotaTable;
 use crate::runtime::event::{Latch, Notify};
 use crate::upstream::connect::Connector;
 use crate::upstream::pool::Pool;
@@ -77,6 +78,8 @@ pub struct Shard {
     pub shutdown: Latch,
     /// Data-path counters.
     pub metrics: ShardMetrics,
+    /// Quota buckets and, for owned keys, every shard's demand.
+    pub quotas: QuotaTable,
     bootstrap_listener: RefCell<Option<ListenerState>>,
     node_listeners: RefCell<BTreeMap<i32, ListenerState>>,
     connections: RefCell<BTreeMap<u64, ConnInfo>>,
@@ -92,6 +95,7 @@ pub struct Shard {
 impl Shard {
     /// New shard state.
     pub fn new(id: usize, config: Rc<Config>) -> Rc<Shard> {
+        let shards = config.shards;
         Rc::new_cyclic(|me| Shard {
             id,
             connector: Connector::new(
@@ -104,6 +108,7 @@ impl Shard {
             topology: RefCell::new(Topology::default()),
             shutdown: Latch::new(),
             metrics: ShardMetrics::default(),
+            quotas: QuotaTable::new(id, shards),
             bootstrap_listener: RefCell::new(None),
             node_listeners: RefCell::new(BTreeMap::new()),
             connections: RefCell::new(BTreeMap::new()),

@@ -5,5 +5,7 @@
 
 pub mod bucket;
 pub mod shares;
+pub mod table;
 
 pub use bucket::{Nanos, TokenBucket};
+pub use table::{Kind, QuotaTable};

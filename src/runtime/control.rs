@@ -25,6 +25,7 @@ use crate::config::{Config, ConfigError};
 use crate::metrics::{ControlMetrics, Gathered, ShardSnapshot};
 use crate::proxy::listener::Target;
 use crate::proxy::shard::{Shard, TopologyUpdate};
+use crate::quota;
 
 /// Changes the log filter at runtime (a tracing `EnvFilter` directive); `Err` explains a bad one.
 pub type SetLogLevel = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -53,6 +54,14 @@ pub enum ControlMsg {
     Apply { id: u64, config: Arc<Config> },
     /// A shard's answer to request `id`.
     Reply { id: u64, reply: Reply },
+    /// A shard's quota demand, per key, tagged with the key's owner shard (to every peer; each
+    /// owner keeps its own).
+    QuotaReports {
+        from: usize,
+        reports: Vec<(usize, quota::table::Report)>,
+    },
+    /// An owner's new per-shard quota shares (to every peer).
+    QuotaShares(Vec<quota::table::Shares>),
 }
 
 /// A shard's answer.
@@ -144,6 +153,22 @@ pub fn serve_shard(
                             },
                         )
                     }
+                    ControlMsg::QuotaReports { from, reports } => {
+                        let now = shard.quotas.now();
+                        for (owner, r) in reports {
+                            if owner == shard.id {
+                                shard.quotas.on_report(from, r, now);
+                            }
+                        }
+                        continue;
+                    }
+                    ControlMsg::QuotaShares(list) => {
+                        let now = shard.quotas.now();
+                        for s in &list {
+                            shard.quotas.on_shares(s, now);
+                        }
+                        continue;
+                    }
                     ControlMsg::Reply { .. } => continue,
                 };
                 let (id, reply) = reply;
@@ -151,6 +176,45 @@ pub fn serve_shard(
             }
         })
         .detach();
+    }
+}
+
+/// Shard side: every [`quota::table::INTERVAL`], reports this shard's quota demand to the keys'
+/// owners and, as an owner, sends every shard its new share. Idle when no quota is in use.
+pub async fn quota_loop(shard: Rc<Shard>, senders: Rc<Senders<ControlMsg>>) {
+    let me = senders.peer_id();
+    loop {
+        glommio::timer::sleep(quota::table::INTERVAL).await;
+        if shard.shutdown.is_set() {
+            return;
+        }
+        let now = shard.quotas.now();
+        let mut remote = Vec::new();
+        for (owner, r) in shard.quotas.reports(quota::table::INTERVAL, now) {
+            if owner == shard.id {
+                shard.quotas.on_report(shard.id, r, now);
+            } else {
+                remote.push((owner, r));
+            }
+        }
+        let shares = shard.quotas.rebalance(now);
+        for s in &shares {
+            shard.quotas.on_shares(s, now);
+        }
+        for peer in (0..senders.nr_consumers()).filter(|p| *p != me) {
+            if !remote.is_empty() {
+                let msg = ControlMsg::QuotaReports {
+                    from: shard.id,
+                    reports: remote.clone(),
+                };
+                let _ = senders.send_to(peer, msg).await;
+            }
+            if !shares.is_empty() {
+                let _ = senders
+                    .send_to(peer, ControlMsg::QuotaShares(shares.clone()))
+                    .await;
+            }
+        }
     }
 }
 

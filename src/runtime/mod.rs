@@ -252,6 +252,7 @@ async fn shard_main(
         }));
     }
     control::serve_shard(&shard, &senders, &mut receivers);
+    glommio::spawn_local(control::quota_loop(shard.clone(), senders.clone())).detach();
 
     let addr = config.bootstrap_bind();
     shard.bind_bootstrap().map_err(|e| RuntimeError::Bind {

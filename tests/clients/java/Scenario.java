@@ -908,6 +908,108 @@ public final class Scenario {
         return String.format("\"acked\":%d,\"errors\":\"%s\",\"message\":%s", ok, errors, jsonString(message));
     }
 
+
+    /**
+     * Two producers at once for --seconds: "fast" sends --value-bytes records as fast as it can
+     * (acks=all), "slow" sends 20 records a second. Reports fast's acked bytes per second after
+     * --warmup-s, both producers' throttle-time metrics and slow's worst send-to-ack latency,
+     * then reads every acked record back and checks it (nothing lost).
+     */
+    String produceRate() throws Exception {
+        String topic = topic();
+        int partitions = 3;
+        long seconds = longOpt("seconds", 8);
+        long warmupMs = longOpt("warmup-s", 2) * 1000;
+        int valueBytes = intOpt("value-bytes", 4096);
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, partitions, (short) 3, Map.of());
+        }
+        String pad = "x".repeat(valueBytes);
+        List<Acked> acked = Collections.synchronizedList(new ArrayList<>());
+        AtomicReference<Exception> sendError = new AtomicReference<>();
+        java.util.concurrent.atomic.AtomicLong windowBytes = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicLong slowWorstMs = new java.util.concurrent.atomic.AtomicLong();
+        long start = System.currentTimeMillis();
+        long windowStart = start + warmupMs;
+        long end = start + seconds * 1000;
+        double fastThrottleMax;
+        double slowThrottleMax;
+        // A buffer of ~8 s at the quota: always data for every partition, and what is still
+        // queued at the end drains in a few seconds.
+        try (KafkaProducer<String, String> fast = producer("fast", props("buffer.memory", "4194304"));
+                KafkaProducer<String, String> slow = producer("slow", props())) {
+            Thread slowThread = new Thread(() -> {
+                int i = 0;
+                while (System.currentTimeMillis() < end && sendError.get() == null) {
+                    String k = key(1_000_000 + i++);
+                    long sentAt = System.currentTimeMillis();
+                    String v = value(k);
+                    slow.send(new ProducerRecord<>(topic, i % partitions, k, v), (m, e) -> {
+                        if (e != null) {
+                            sendError.compareAndSet(null, e);
+                            return;
+                        }
+                        acked.add(new Acked(k, v, m.partition(), m.offset()));
+                        slowWorstMs.accumulateAndGet(System.currentTimeMillis() - sentAt, Math::max);
+                    });
+                    try {
+                        Thread.sleep(50);
+                    } catch (InterruptedException ie) {
+                        return;
+                    }
+                }
+            }, "slow");
+            slowThread.start();
+            phase("producing as fast as possible for " + seconds + " s");
+            int i = 0;
+            while (System.currentTimeMillis() < end && sendError.get() == null) {
+                String k = key(i++);
+                String v = k + pad;
+                fast.send(new ProducerRecord<>(topic, i % partitions, k, v), (m, e) -> {
+                    if (e != null) {
+                        sendError.compareAndSet(null, e);
+                        return;
+                    }
+                    acked.add(new Acked(k, v, m.partition(), m.offset()));
+                    long now = System.currentTimeMillis();
+                    if (now >= windowStart && now < end) {
+                        windowBytes.addAndGet(k.length() + v.length());
+                    }
+                });
+            }
+            slowThread.join(10_000);
+            fast.flush();
+            slow.flush();
+            check(sendError.get() == null, "send failed: %s", sendError.get());
+            fastThrottleMax = clientMetric2(fast.metrics(), "produce-throttle-time-max");
+            slowThrottleMax = clientMetric2(slow.metrics(), "produce-throttle-time-max");
+        }
+        double rate = windowBytes.get() * 1000.0 / (end - windowStart);
+        List<Acked> all = new ArrayList<>(acked);
+        try (KafkaConsumer<String, String> c = consumer("verify", null, props())) {
+            c.assign(partitionsOf(topic, partitions));
+            c.seekToBeginning(c.assignment());
+            List<ConsumerRecord<String, String>> got = consumeUntil(c, g -> countOurs(g, runId + "-") >= all.size());
+            verifyExactly(all, got, "produce-rate");
+        }
+        return String.format("\"records\":%d,\"fast_bytes_per_s\":%.0f,\"fast_throttle_max_ms\":%.0f,\"slow_throttle_max_ms\":%.0f,\"slow_worst_ack_ms\":%d",
+                all.size(), rate, fastThrottleMax, slowThrottleMax, slowWorstMs.get());
+    }
+
+    /** A producer-metrics value (max over the group, NaN-safe). */
+    static double clientMetric2(Map<MetricName, ? extends Metric> metrics, String name) {
+        double v = 0;
+        for (Map.Entry<MetricName, ? extends Metric> e : metrics.entrySet()) {
+            if (e.getKey().name().equals(name) && e.getKey().group().equals("producer-metrics")) {
+                Object o = e.getValue().metricValue();
+                if (o instanceof Number num && !Double.isNaN(num.doubleValue())) {
+                    v = Math.max(v, num.doubleValue());
+                }
+            }
+        }
+        return v;
+    }
+
     // ----------------------------------------------------------------------------------------------
     // Operations scenarios (admin API, reload, drain): the harness acts while the client waits on
     // stdin, so what the client counts and what Sluice counts can be compared at one instant.
@@ -1213,6 +1315,8 @@ public final class Scenario {
                 return produceThroughDrain();
             case "produce-expect":
                 return produceExpect();
+            case "produce-rate":
+                return produceRate();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }
