@@ -51,6 +51,7 @@ pub const KEYS: &[(&str, KeyClass)] = &[
     ("admin.bearer_token", Live),
     ("admin.bearer_token_file", Live),
     ("policy.produce", Live),
+    ("policy.quota", Live),
 ];
 
 /// The class of `key` (a dotted path from [`KEYS`]); unknown keys are restart-only.
@@ -141,6 +142,10 @@ pub fn effective(c: &Config) -> BTreeMap<&'static str, Value> {
         (
             "policy.produce",
             serde_json::to_value(&c.policy_source.produce).unwrap_or(Value::Null),
+        ),
+        (
+            "policy.quota",
+            serde_json::to_value(&c.policy_source.quota).unwrap_or(Value::Null),
         ),
     ])
 }
