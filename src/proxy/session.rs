@@ -32,7 +32,7 @@ use crate::proxy::io::{self as pio, Half, ReadBuf, ReadOutcome};
 use crate::proxy::listener::Target;
 use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
-use crate::quota::Kind;
+use crate::quota::{self, Kind};
 use crate::upstream::connect::ConnectError;
 
 const API_KEY_PRODUCE: i16 = 0;
@@ -306,6 +306,7 @@ async fn serve(
         client_id: std::cell::RefCell::new(None),
         source: peer.map(|p| p.ip()),
         muted_until: std::cell::Cell::new(None),
+        quota_keys: std::cell::RefCell::new(QuotaKeys::default()),
     };
 
     // 3. Pump both ways until the request side ends (then everything in flight has been answered)
@@ -395,6 +396,7 @@ struct SessionIdentity {
     source: Option<std::net::IpAddr>,
     /// A quota delay not yet waited out by the request pump.
     muted_until: std::cell::Cell<Option<Instant>>,
+    quota_keys: std::cell::RefCell<QuotaKeys>,
 }
 
 /// The longest quota delay Sluice asks a client to wait (as the broker bounds its own).
@@ -422,36 +424,64 @@ impl SessionIdentity {
     }
 }
 
+/// The quota keys of one connection, built once per client id and policy (a reload makes a new
+/// policy), so charging a request allocates nothing: (limit per second, key) per applying rule.
+#[derive(Default)]
+struct QuotaKeys {
+    policy: usize,
+    client_id: Option<String>,
+    produce: Vec<(f64, quota::table::Key)>,
+    fetch: Vec<(f64, quota::table::Key)>,
+}
+
 /// Charges `units` to every quota rule that applies to the connection and limits `kind`; returns
 /// the longest delay.
 fn charge_quotas(
     shard: &Shard,
-    policy: &Policy,
+    policy: &std::sync::Arc<Policy>,
     ident: &SessionIdentity,
     kind: Kind,
     units: usize,
 ) -> Duration {
     let client_id = ident.client_id.borrow();
-    let id = Identity {
-        client_id: client_id.as_deref(),
-        source: ident.source,
+    let mut keys = ident.quota_keys.borrow_mut();
+    let policy_id = std::sync::Arc::as_ptr(policy) as usize;
+    if keys.policy != policy_id || keys.client_id != *client_id {
+        let id = Identity {
+            client_id: client_id.as_deref(),
+            source: ident.source,
+        };
+        let build = |k: Kind| {
+            policy
+                .quotas(&id)
+                .filter_map(|rule| {
+                    let limit = match k {
+                        Kind::ProduceBytes => rule.produce_bytes_per_s,
+                        Kind::FetchBytes => rule.fetch_bytes_per_s,
+                    }?;
+                    Some((limit, (rule.name.clone(), rule.key_of(&id), k)))
+                })
+                .collect()
+        };
+        *keys = QuotaKeys {
+            policy: policy_id,
+            client_id: client_id.clone(),
+            produce: build(Kind::ProduceBytes),
+            fetch: build(Kind::FetchBytes),
+        };
+    }
+    let list = match kind {
+        Kind::ProduceBytes => &keys.produce,
+        Kind::FetchBytes => &keys.fetch,
     };
     let now = shard.quotas.now();
     let mut worst = Duration::ZERO;
-    for rule in policy.quotas(&id) {
-        let limit = match kind {
-            Kind::ProduceBytes => rule.produce_bytes_per_s,
-            Kind::FetchBytes => rule.fetch_bytes_per_s,
-        };
-        let Some(limit) = limit else {
-            continue;
-        };
-        let key = (rule.name.clone(), rule.key_of(&id), kind);
-        let d = shard.quotas.take(&key, limit, units, now);
+    for (limit, key) in list {
+        let d = shard.quotas.take(key, *limit, units, now);
         if !d.is_zero() {
             shard
                 .metrics
-                .throttle(&rule.name, kind.label(), d.min(MAX_THROTTLE));
+                .throttle(&key.0, kind.label(), d.min(MAX_THROTTLE));
         }
         worst = worst.max(d);
     }
@@ -826,9 +856,9 @@ async fn response_pump(
                     }
                     // Fetch bytes count against quotas on the way out; the delay rides on this
                     // response, and the client is muted for it (KIP-219).
-                    let policy = shard.config().policy.clone();
-                    if api_key == API_KEY_FETCH && !policy.quota.is_empty() {
-                        let d = charge_quotas(shard, &policy, ident, Kind::FetchBytes, len);
+                    let cfg = shard.config();
+                    if api_key == API_KEY_FETCH && !cfg.policy.quota.is_empty() {
+                        let d = charge_quotas(shard, &cfg.policy, ident, Kind::FetchBytes, len);
                         if !d.is_zero() {
                             throttle_ms = ident.mute(d);
                         }
