@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FieldError;
 use crate::policy::{
-    Action, NameMatch, Network, Policy, ProduceRule, QuotaKeyBy, QuotaRule, Scope,
+    Action, ApiKeyRule, NameMatch, Network, Policy, ProduceRule, QuotaKeyBy, QuotaRule, Scope,
 };
 use crate::protocol::produce::Codec;
 
@@ -19,6 +19,32 @@ pub struct RawPolicy {
     /// `[[policy.quota]]`: byte-rate quotas.
     #[serde(default)]
     pub quota: Vec<RawQuotaRule>,
+    /// `[[policy.api_keys]]`: api keys forbidden to some clients.
+    #[serde(default)]
+    pub api_keys: Vec<RawApiKeyRule>,
+}
+
+/// `[[policy.api_keys]]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKeyRule {
+    /// Unique rule name. Required.
+    pub name: Option<String>,
+    /// `reject` (default) or `log`.
+    pub action: Option<Action>,
+    /// Scope: client ids the rule applies to (default: all).
+    pub client_id: Option<RawNameMatch>,
+    /// Scope: source networks; default: all.
+    pub source: Option<Vec<String>>,
+    /// Forbidden api keys by their Kafka names (`DeleteTopics`, `AlterConfigs`, ...).
+    pub forbidden: Option<Vec<String>>,
+}
+
+/// The api key named `name` (`DeleteTopics`), as kafka-protocol names them.
+fn api_key_by_name(name: &str) -> Option<i16> {
+    (0..=i16::from(u8::MAX)).find(|k| {
+        kafka_protocol::messages::ApiKey::try_from(*k).is_ok_and(|a| format!("{a:?}") == name)
+    })
 }
 
 /// `[[policy.quota]]`
@@ -164,6 +190,44 @@ fn rule_name(
 
 /// Validates and compiles `raw`; every error goes to `errs` with its dotted path.
 pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
+    let mut api_keys = Vec::new();
+    let mut api_key_names = std::collections::BTreeSet::new();
+    for (i, r) in raw.api_keys.iter().enumerate() {
+        let at = format!("policy.api_keys[{i}]");
+        let name = rule_name(&r.name, &at, &mut api_key_names, errs);
+        let scope = scope(&r.client_id, &r.source, &at, errs);
+        let mut forbidden = Vec::new();
+        match &r.forbidden {
+            None => errs.push(FieldError {
+                path: format!("{at}.forbidden"),
+                reason: "is required (api key names, e.g. [\"DeleteTopics\"])".into(),
+            }),
+            Some(list) => {
+                for (j, n) in list.iter().enumerate() {
+                    match api_key_by_name(n) {
+                        Some(18) => errs.push(FieldError {
+                            path: format!("{at}.forbidden[{j}]"),
+                            reason: "ApiVersions cannot be forbidden (every client starts with it)"
+                                .into(),
+                        }),
+                        Some(k) => forbidden.push(k),
+                        None => errs.push(FieldError {
+                            path: format!("{at}.forbidden[{j}]"),
+                            reason: format!(
+                                "{n:?} is not a Kafka api key name (e.g. DeleteTopics)"
+                            ),
+                        }),
+                    }
+                }
+            }
+        }
+        api_keys.push(ApiKeyRule {
+            name,
+            action: r.action.unwrap_or(Action::Reject),
+            scope,
+            forbidden,
+        });
+    }
     let mut quota = Vec::new();
     let mut quota_names = std::collections::BTreeSet::new();
     for (i, r) in raw.quota.iter().enumerate() {
@@ -262,7 +326,11 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
             e.path = p.to_string();
         }
     }
-    Policy { produce, quota }
+    Policy {
+        produce,
+        quota,
+        api_keys,
+    }
 }
 
 #[cfg(test)]

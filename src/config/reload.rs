@@ -52,6 +52,7 @@ pub const KEYS: &[(&str, KeyClass)] = &[
     ("admin.bearer_token_file", Live),
     ("policy.produce", Live),
     ("policy.quota", Live),
+    ("policy.api_keys", Live),
 ];
 
 /// The class of `key` (a dotted path from [`KEYS`]); unknown keys are restart-only.
@@ -146,6 +147,10 @@ pub fn effective(c: &Config) -> BTreeMap<&'static str, Value> {
         (
             "policy.quota",
             serde_json::to_value(&c.policy_source.quota).unwrap_or(Value::Null),
+        ),
+        (
+            "policy.api_keys",
+            serde_json::to_value(&c.policy_source.api_keys).unwrap_or(Value::Null),
         ),
     ])
 }

@@ -235,14 +235,35 @@ impl QuotaRule {
     }
 }
 
+/// Api keys a client may not use. With `reject` they are left out of its ApiVersions response and
+/// a request that uses one anyway closes the connection (as a broker does for an api key it does
+/// not support); with `log` the request passes and is counted.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRule {
+    pub name: String,
+    pub action: Action,
+    pub scope: Scope,
+    /// Forbidden api keys (Kafka protocol guide numbers).
+    pub forbidden: Vec<i16>,
+}
+
 /// Every rule in force.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub produce: Vec<ProduceRule>,
     pub quota: Vec<QuotaRule>,
+    pub api_keys: Vec<ApiKeyRule>,
 }
 
 impl Policy {
+    /// The api key rules that apply to `id`.
+    pub fn api_key_rules<'a>(
+        &'a self,
+        id: &'a Identity<'a>,
+    ) -> impl Iterator<Item = &'a ApiKeyRule> + 'a {
+        self.api_keys.iter().filter(move |r| r.scope.applies(id))
+    }
+
     /// The quota rules that apply to `id`.
     pub fn quotas<'a>(&'a self, id: &'a Identity<'a>) -> impl Iterator<Item = &'a QuotaRule> + 'a {
         self.quota.iter().filter(move |r| r.scope.applies(id))

@@ -105,9 +105,9 @@ pub enum SessionError {
     /// A Produce request a policy must inspect is malformed.
     #[error("malformed Produce request: {0}")]
     BadProduce(ProduceScanError),
-    /// A policy rejected a request that has no response (Produce with acks=0): as a broker does
-    /// for such a request, the connection is closed.
-    #[error("policy {rule}: {reason} (acks=0: connection closed)")]
+    /// A policy rejected a request that cannot carry an error (Produce with acks=0, a forbidden
+    /// api key): as a broker does for such a request, the connection is closed.
+    #[error("policy {rule}: {reason}; connection closed")]
     PolicyViolation { rule: String, reason: String },
     /// A rejection response could not be built.
     #[error("cannot build a policy rejection: {0}")]
@@ -488,6 +488,24 @@ fn charge_quotas(
     worst
 }
 
+/// The api keys that reject rules forbid this connection (hidden from its ApiVersions).
+fn hidden_api_keys(shard: &Shard, ident: &SessionIdentity) -> Vec<i16> {
+    let cfg = shard.config();
+    if cfg.policy.api_keys.is_empty() {
+        return Vec::new();
+    }
+    let client_id = ident.client_id.borrow();
+    let id = Identity {
+        client_id: client_id.as_deref(),
+        source: ident.source,
+    };
+    cfg.policy
+        .api_key_rules(&id)
+        .filter(|r| r.action == Action::Reject)
+        .flat_map(|r| r.forbidden.iter().copied())
+        .collect()
+}
+
 /// Policy context of one connection: who it is, and which rules were already logged for it (a
 /// violation is logged at warn once per connection and rule, then at debug; every one is counted).
 struct PolicyCtx<'a> {
@@ -525,6 +543,9 @@ fn dispose(
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<(header::RequestHeaderPeek, Disposition), SessionError> {
     let peek = header::peek_request_header(payload).map_err(SessionError::ClientHeader)?;
+    if !policy.api_keys.is_empty() {
+        check_api_key(payload, &peek, policy, ctx)?;
+    }
     if let Some(range) = versions::decodable_versions(peek.api_key) {
         if !range.contains(&peek.api_version) {
             if peek.api_key == API_KEY_API_VERSIONS && peek.api_version > *range.end() {
@@ -555,6 +576,37 @@ fn dispose(
         true
     };
     Ok((peek, Disposition::Forward { expects_response }))
+}
+
+/// Applies the api key rules in scope for this client: a forbidden api key is logged and counted,
+/// and with `reject` the connection is closed, as a broker closes it on an api key it does not
+/// support (the client was not told of it in ApiVersions).
+fn check_api_key(
+    payload: &[u8],
+    peek: &header::RequestHeaderPeek,
+    policy: &Policy,
+    ctx: &mut PolicyCtx<'_>,
+) -> Result<(), SessionError> {
+    let id = Identity {
+        client_id: peek
+            .client_id(payload)
+            .and_then(|b| std::str::from_utf8(b).ok()),
+        source: ctx.source,
+    };
+    for rule in policy.api_key_rules(&id) {
+        if !rule.forbidden.contains(&peek.api_key) {
+            continue;
+        }
+        let reason = format!("api key {} is forbidden", peek.api_key);
+        ctx.log(&rule.name, rule.action, &reason, peek.api_key);
+        if rule.action == Action::Reject {
+            return Err(SessionError::PolicyViolation {
+                rule: rule.name.clone(),
+                reason,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Applies the produce rules in scope for this client; `Some` when the request is rejected.
@@ -881,9 +933,25 @@ async fn response_pump(
                 let frame = ubuf.take_frame(len);
                 let payload = frame.slice(4..);
                 let mut map = shard.address_map();
-                let out = rewrite::rewrite_response(api_key, api_version, payload, &mut map)
-                    .map_err(SessionError::Rewrite)?;
+                let mut out =
+                    rewrite::rewrite_response(api_key, api_version, payload.clone(), &mut map)
+                        .map_err(SessionError::Rewrite)?;
                 map.finish();
+                if api_key == API_KEY_API_VERSIONS {
+                    // Api keys a policy forbids this client are not advertised to it.
+                    let hidden = hidden_api_keys(shard, ident);
+                    if !hidden.is_empty() {
+                        let current = match &out {
+                            Rewritten::Replaced(p) => p.clone(),
+                            _ => payload,
+                        };
+                        if let Some(p) = rewrite::api_versions_hide(&current, api_version, &hidden)
+                            .map_err(SessionError::Rewrite)?
+                        {
+                            out = Rewritten::Replaced(p);
+                        }
+                    }
+                }
                 match out {
                     Rewritten::Unchanged => {
                         client_w

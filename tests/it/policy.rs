@@ -220,3 +220,46 @@ produce_bytes_per_s = {}
         rate / LIMIT
     );
 }
+
+/// Api keys forbidden to some clients: the Java admin client is told DeleteTopics is not
+/// supported (it is left out of ApiVersions) and fails with `UnsupportedVersionException`;
+/// librdkafka likewise; a client outside the rule's scope deletes topics as usual.
+#[test]
+fn forbidden_api_keys_as_java_and_librdkafka_see_them() {
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        2,
+        r#"
+[[policy.api_keys]]
+name = "no-deletes"
+client_id = { regex = "^(sluice-it-delete-topic-expect-admin-|librdkafka)" }
+forbidden = ["DeleteTopics"]
+"#,
+    );
+    // `prefix`: the client id prefix (the rule matches Sluice's test clients, not "other-").
+    let java = |expect: &str, prefix: &str| {
+        JavaScenario::new("delete-topic-expect", &sluice.bootstrap())
+            .arg("topic", unique_name("it-delete"))
+            .arg("expect", expect)
+            .arg("client-id-prefix", prefix)
+            .run()
+            .assert_ok()
+            .to_string()
+    };
+    java("UnsupportedVersionException", "sluice-it-");
+    let m = sluice.metrics();
+    assert_eq!(
+        m.sum("sluice_requests_total", &[("api_name", "DeleteTopics")]),
+        0.0,
+        "the Java client never sent the hidden api key"
+    );
+    let line = run_python(
+        "delete-topic-expect",
+        &sluice.bootstrap(),
+        &unique_name("it-nodelete-rdk"),
+        &["--expect", "_UNSUPPORTED_FEATURE"],
+    );
+    assert!(line.contains("_UNSUPPORTED_FEATURE"), "{line}");
+    java("ok", "other-");
+}

@@ -92,6 +92,37 @@ pub(super) fn rewrite(
         .map(Rewritten::Replaced)
 }
 
+/// Removes `hidden` api keys from an ApiVersions response payload (a policy forbids them for this
+/// client, so it is told the gateway does not support them). `Ok(None)` when nothing changes
+/// (none listed, or an error response).
+///
+/// # Errors
+/// [`RewriteError`] for a response that cannot be decoded or re-encoded.
+pub fn hide_api_keys(
+    payload: &Bytes,
+    api_version: i16,
+    hidden: &[i16],
+) -> Result<Option<Bytes>, RewriteError> {
+    let ctx = Ctx {
+        api_key: keys::API_VERSIONS,
+        api_version,
+    };
+    let body_offset = 4; // response header v0, always (KIP-511)
+    let error = Cursor::at(payload, body_offset)
+        .i16()
+        .map_err(|e| ctx.malformed(e))?;
+    if error != 0 || hidden.is_empty() {
+        return Ok(None);
+    }
+    let mut msg: ApiVersionsResponse = ctx.decode(payload, body_offset, &SCHEMA)?;
+    let before = msg.api_keys.len();
+    msg.api_keys.retain(|k| !hidden.contains(&k.api_key));
+    if msg.api_keys.len() == before {
+        return Ok(None);
+    }
+    ctx.encode(payload, body_offset, &msg).map(Some)
+}
+
 /// Local answer to an ApiVersions request whose version Sluice cannot decode: an
 /// ApiVersionsResponse v0 (header v0) with error UNSUPPORTED_VERSION (35) and
 /// `api_keys = [ApiVersions 0..=max]`, as the broker does (KIP-511), so clients retry with a lower
@@ -124,6 +155,26 @@ mod tests {
             .with_api_key(k)
             .with_min_version(min)
             .with_max_version(max)
+    }
+
+    #[test]
+    fn hidden_keys_are_removed() {
+        for v in ApiVersionsResponse::VERSIONS.min..=ApiVersionsResponse::VERSIONS.max {
+            let orig = ApiVersionsResponse::default().with_api_keys(vec![
+                key(0, 3, 13),
+                key(20, 0, 6),
+                key(18, 0, 4),
+            ]);
+            let payload = response(ApiKey::ApiVersions, v, 3, &orig);
+            let out = super::hide_api_keys(&payload, v, &[20])
+                .unwrap()
+                .expect("changed");
+            let got: ApiVersionsResponse = decode(ApiKey::ApiVersions, v, &payload, &out);
+            let ks: Vec<i16> = got.api_keys.iter().map(|k| k.api_key).collect();
+            assert_eq!(ks, vec![0, 18], "v{v}");
+            assert!(super::hide_api_keys(&payload, v, &[77]).unwrap().is_none());
+            assert!(super::hide_api_keys(&payload, v, &[]).unwrap().is_none());
+        }
     }
 
     #[test]

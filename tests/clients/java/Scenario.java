@@ -147,7 +147,7 @@ public final class Scenario {
     Properties common(String role) {
         Properties p = new Properties();
         p.put("bootstrap.servers", bootstrap());
-        p.put("client.id", "sluice-it-" + scenario + "-" + role + "-" + runId);
+        p.put("client.id", opt("client-id-prefix", "sluice-it-") + scenario + "-" + role + "-" + runId);
         return p;
     }
 
@@ -1010,6 +1010,29 @@ public final class Scenario {
         return v;
     }
 
+
+    /**
+     * Creates --topic, then deletes it and checks the outcome against --expect: "ok", or the
+     * simple class name of the exception the deletion must fail with.
+     */
+    String deleteTopicExpect() throws Exception {
+        String topic = topic();
+        String expect = opt("expect", "ok");
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, 1, (short) 1, Map.of());
+            String outcome;
+            try {
+                admin.deleteTopics(List.of(topic)).all().get(remainingMs(), TimeUnit.MILLISECONDS);
+                outcome = "ok";
+            } catch (ExecutionException e) {
+                outcome = e.getCause().getClass().getSimpleName();
+                phase("delete failed: " + e.getCause());
+            }
+            check(outcome.equals(expect), "deleteTopics: %s, expected %s", outcome, expect);
+            return String.format("\"outcome\":\"%s\"", outcome);
+        }
+    }
+
     // ----------------------------------------------------------------------------------------------
     // Operations scenarios (admin API, reload, drain): the harness acts while the client waits on
     // stdin, so what the client counts and what Sluice counts can be compared at one instant.
@@ -1317,6 +1340,8 @@ public final class Scenario {
                 return produceExpect();
             case "produce-rate":
                 return produceRate();
+            case "delete-topic-expect":
+                return deleteTopicExpect();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }

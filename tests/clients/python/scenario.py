@@ -41,7 +41,7 @@ from confluent_kafka.admin import (
 )
 
 SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional", "leader-change",
-             "produce-expect")
+             "produce-expect", "delete-topic-expect")
 
 
 class Fail(Exception):
@@ -844,6 +844,25 @@ def produce_expect(ctx, res):
     res["message"] = failed[0].str()
 
 
+def delete_topic_expect(ctx, res):
+    """Creates --topic, deletes it and checks the outcome against --expect: "ok" or the Kafka
+    error name the deletion must fail with."""
+    a = ctx.args
+    admin = ctx.admin()
+    ensure_topic(ctx, admin, a.topic)
+    fut = admin.delete_topics([a.topic], operation_timeout=10, request_timeout=15)[a.topic]
+    try:
+        fut.result(timeout=ctx.remaining(20))
+        outcome = "ok"
+    except KafkaException as e:
+        err = e.args[0]
+        outcome = err.name()
+        res["message"] = err.str()
+    res["outcome"] = outcome
+    if outcome != a.expect:
+        raise Fail("delete_topics: %s, expected %s" % (outcome, a.expect))
+
+
 def wait_full_isr(ctx, admin, topic, partitions, rf):
     """Waits until every partition of topic has a leader and all rf replicas in sync; returns the
     topic's partition metadata."""
@@ -1141,6 +1160,7 @@ def main():
         "transactional": transactional,
         "leader-change": leader_change,
         "produce-expect": produce_expect,
+        "delete-topic-expect": delete_topic_expect,
     }[args.scenario]
     start = time.monotonic()
     try:
