@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::FieldError;
 use crate::policy::{
-    Action, ApiKeyRule, NameMatch, Network, Policy, ProduceRule, QuotaKeyBy, QuotaRule, Scope,
+    Action, ApiKeyRule, CreateTopicRule, NameMatch, Network, Policy, ProduceRule, QuotaKeyBy,
+    QuotaRule, Scope,
 };
 use crate::protocol::produce::Codec;
 
@@ -22,6 +23,91 @@ pub struct RawPolicy {
     /// `[[policy.api_keys]]`: api keys forbidden to some clients.
     #[serde(default)]
     pub api_keys: Vec<RawApiKeyRule>,
+    /// `[[policy.create_topics]]`: create-topic safeguards.
+    #[serde(default)]
+    pub create_topics: Vec<RawCreateTopicRule>,
+}
+
+/// `{ min = .., max = .. }`, both optional.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+/// `[[policy.create_topics]]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawCreateTopicRule {
+    pub name: Option<String>,
+    pub action: Option<Action>,
+    pub client_id: Option<RawNameMatch>,
+    pub source: Option<Vec<String>>,
+    /// Allowed partition counts.
+    pub partitions: Option<RawRange>,
+    /// Allowed replication factors.
+    pub replication_factor: Option<RawRange>,
+    /// Topic names must match.
+    pub topic_name: Option<RawNameMatch>,
+    /// Configs that may not be set.
+    pub forbidden_configs: Option<Vec<String>>,
+    /// The only configs that may be set.
+    pub allowed_configs: Option<Vec<String>>,
+    /// Numeric configs and their range: `{ "retention.ms" = { min = 3600000 } }`.
+    pub config_ranges: Option<std::collections::BTreeMap<String, RawRange>>,
+    /// Configs and their allowed values: `{ "cleanup.policy" = ["delete"] }`.
+    pub config_values: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+fn name_match(
+    m: &Option<RawNameMatch>,
+    path: &str,
+    errs: &mut Vec<FieldError>,
+) -> Option<NameMatch> {
+    match m {
+        None => None,
+        Some(RawNameMatch::Exact(s)) => Some(NameMatch::Exact(s.clone())),
+        Some(RawNameMatch::Prefix(s)) => Some(NameMatch::Prefix(s.clone())),
+        Some(RawNameMatch::Regex(s)) => match regex::Regex::new(s) {
+            Ok(re) => Some(NameMatch::Regex(re)),
+            Err(e) => {
+                errs.push(FieldError {
+                    path: format!("{path}.regex"),
+                    reason: format!("invalid regex: {e}"),
+                });
+                None
+            }
+        },
+    }
+}
+
+fn range<T: TryFrom<i64> + Copy>(
+    r: &Option<RawRange>,
+    path: &str,
+    default: (T, T),
+    errs: &mut Vec<FieldError>,
+) -> Option<(T, T)> {
+    let r = (*r)?;
+    let conv = |v: Option<i64>, d: T, errs: &mut Vec<FieldError>| match v {
+        None => d,
+        Some(v) => T::try_from(v).unwrap_or_else(|_| {
+            errs.push(FieldError {
+                path: path.to_string(),
+                reason: format!("{v} is out of range"),
+            });
+            d
+        }),
+    };
+    if let (Some(lo), Some(hi)) = (r.min, r.max) {
+        if lo > hi {
+            errs.push(FieldError {
+                path: path.to_string(),
+                reason: format!("min {lo} is above max {hi}"),
+            });
+        }
+    }
+    Some((conv(r.min, default.0, errs), conv(r.max, default.1, errs)))
 }
 
 /// `[[policy.api_keys]]`
@@ -121,21 +207,7 @@ fn scope(
     at: &str,
     errs: &mut Vec<FieldError>,
 ) -> Scope {
-    let client_id = match client_id {
-        None => None,
-        Some(RawNameMatch::Exact(s)) => Some(NameMatch::Exact(s.clone())),
-        Some(RawNameMatch::Prefix(s)) => Some(NameMatch::Prefix(s.clone())),
-        Some(RawNameMatch::Regex(s)) => match regex::Regex::new(s) {
-            Ok(re) => Some(NameMatch::Regex(re)),
-            Err(e) => {
-                errs.push(FieldError {
-                    path: format!("{at}.client_id.regex"),
-                    reason: format!("invalid regex: {e}"),
-                });
-                None
-            }
-        },
-    };
+    let client_id = name_match(client_id, &format!("{at}.client_id"), errs);
     let mut sources = Vec::new();
     for (j, s) in source.iter().flatten().enumerate() {
         match Network::parse(s) {
@@ -190,6 +262,60 @@ fn rule_name(
 
 /// Validates and compiles `raw`; every error goes to `errs` with its dotted path.
 pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
+    let mut create_topics = Vec::new();
+    let mut create_names = std::collections::BTreeSet::new();
+    for (i, r) in raw.create_topics.iter().enumerate() {
+        let at = format!("policy.create_topics[{i}]");
+        let name = rule_name(&r.name, &at, &mut create_names, errs);
+        let scope = scope(&r.client_id, &r.source, &at, errs);
+        let rule = CreateTopicRule {
+            name,
+            action: r.action.unwrap_or(Action::Reject),
+            scope,
+            partitions: range(
+                &r.partitions,
+                &format!("{at}.partitions"),
+                (1, i32::MAX),
+                errs,
+            ),
+            replication_factor: range(
+                &r.replication_factor,
+                &format!("{at}.replication_factor"),
+                (1, i16::MAX),
+                errs,
+            ),
+            topic_name: name_match(&r.topic_name, &format!("{at}.topic_name"), errs),
+            forbidden_configs: r.forbidden_configs.clone().unwrap_or_default(),
+            allowed_configs: r.allowed_configs.clone(),
+            config_ranges: r
+                .config_ranges
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.min, v.max))
+                .collect(),
+            config_values: r
+                .config_values
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let checks = rule.partitions.is_some()
+            || rule.replication_factor.is_some()
+            || rule.topic_name.is_some()
+            || r.topic_name.is_some()
+            || !rule.forbidden_configs.is_empty()
+            || rule.allowed_configs.is_some()
+            || !rule.config_ranges.is_empty()
+            || !rule.config_values.is_empty();
+        if !checks {
+            errs.push(FieldError {
+                path: at.clone(),
+                reason: "checks nothing: set partitions, replication_factor, topic_name or a config rule".into(),
+            });
+        }
+        create_topics.push(rule);
+    }
     let mut api_keys = Vec::new();
     let mut api_key_names = std::collections::BTreeSet::new();
     for (i, r) in raw.api_keys.iter().enumerate() {
@@ -330,6 +456,7 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
         produce,
         quota,
         api_keys,
+        create_topics,
     }
 }
 

@@ -53,6 +53,7 @@ pub const KEYS: &[(&str, KeyClass)] = &[
     ("policy.produce", Live),
     ("policy.quota", Live),
     ("policy.api_keys", Live),
+    ("policy.create_topics", Live),
 ];
 
 /// The class of `key` (a dotted path from [`KEYS`]); unknown keys are restart-only.
@@ -151,6 +152,10 @@ pub fn effective(c: &Config) -> BTreeMap<&'static str, Value> {
         (
             "policy.api_keys",
             serde_json::to_value(&c.policy_source.api_keys).unwrap_or(Value::Null),
+        ),
+        (
+            "policy.create_topics",
+            serde_json::to_value(&c.policy_source.create_topics).unwrap_or(Value::Null),
         ),
     ])
 }

@@ -247,15 +247,103 @@ pub struct ApiKeyRule {
     pub forbidden: Vec<i16>,
 }
 
+/// A create-topic safeguard (CreateTopics, KIP-4): each check set must pass for every topic of
+/// the request. A broker default (-1 partitions or replication factor) is not checked.
+#[derive(Debug, Clone)]
+pub struct CreateTopicRule {
+    pub name: String,
+    pub action: Action,
+    pub scope: Scope,
+    /// Allowed partition counts, inclusive.
+    pub partitions: Option<(i32, i32)>,
+    /// Allowed replication factors, inclusive.
+    pub replication_factor: Option<(i16, i16)>,
+    /// Topic names must match.
+    pub topic_name: Option<NameMatch>,
+    /// Configs that may not be set.
+    pub forbidden_configs: Vec<String>,
+    /// When set, the only configs that may be set.
+    pub allowed_configs: Option<Vec<String>>,
+    /// Numeric configs and their inclusive range (`retention.ms`).
+    pub config_ranges: Vec<(String, Option<i64>, Option<i64>)>,
+    /// Configs and the values they may take (`cleanup.policy`).
+    pub config_values: Vec<(String, Vec<String>)>,
+}
+
+impl CreateTopicRule {
+    /// Why `t` violates this rule, or `None`.
+    pub fn violation(&self, t: &crate::protocol::create_topics::TopicSpec) -> Option<String> {
+        if let Some(m) = &self.topic_name {
+            if !m.matches(&t.name) {
+                return Some(format!("topic name {:?} is not allowed", t.name));
+            }
+        }
+        if let Some((lo, hi)) = self.partitions {
+            if t.num_partitions != -1 && !(lo..=hi).contains(&t.num_partitions) {
+                return Some(format!(
+                    "{} partitions is outside {lo}..={hi}",
+                    t.num_partitions
+                ));
+            }
+        }
+        if let Some((lo, hi)) = self.replication_factor {
+            if t.replication_factor != -1 && !(lo..=hi).contains(&t.replication_factor) {
+                return Some(format!(
+                    "replication factor {} is outside {lo}..={hi}",
+                    t.replication_factor
+                ));
+            }
+        }
+        for (name, value) in &t.configs {
+            if self.forbidden_configs.contains(name)
+                || self
+                    .allowed_configs
+                    .as_ref()
+                    .is_some_and(|a| !a.contains(name))
+            {
+                return Some(format!("config {name} may not be set"));
+            }
+            let v = value.as_deref().unwrap_or("");
+            for (k, lo, hi) in &self.config_ranges {
+                if k == name {
+                    let ok = v
+                        .parse::<i64>()
+                        .is_ok_and(|n| lo.is_none_or(|lo| n >= lo) && hi.is_none_or(|hi| n <= hi));
+                    if !ok {
+                        return Some(format!("config {name}={v} is outside its allowed range"));
+                    }
+                }
+            }
+            for (k, allowed) in &self.config_values {
+                if k == name && !allowed.iter().any(|a| a == v) {
+                    return Some(format!("config {name}={v} is not one of {allowed:?}"));
+                }
+            }
+        }
+        None
+    }
+}
+
 /// Every rule in force.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub produce: Vec<ProduceRule>,
     pub quota: Vec<QuotaRule>,
     pub api_keys: Vec<ApiKeyRule>,
+    pub create_topics: Vec<CreateTopicRule>,
 }
 
 impl Policy {
+    /// The create-topic rules that apply to `id`.
+    pub fn create_topic_rules<'a>(
+        &'a self,
+        id: &'a Identity<'a>,
+    ) -> impl Iterator<Item = &'a CreateTopicRule> + 'a {
+        self.create_topics
+            .iter()
+            .filter(move |r| r.scope.applies(id))
+    }
+
     /// The api key rules that apply to `id`.
     pub fn api_key_rules<'a>(
         &'a self,

@@ -32,6 +32,7 @@
 //! (see [`WireError`]), so a frame can never make Sluice allocate more than a small multiple of its
 //! own size.
 
+pub mod create_topics;
 pub mod frame;
 pub mod header;
 pub mod produce;

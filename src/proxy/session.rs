@@ -22,6 +22,7 @@ use glommio::net::TcpStream;
 
 use crate::metrics::{Direction, ShardMetrics};
 use crate::policy::{Action, Identity, Policy};
+use crate::protocol::create_topics;
 use crate::protocol::frame::{peek_frame_len as frame_len, FrameError};
 use crate::protocol::header::{self, HeaderError};
 use crate::protocol::produce::{self, ProduceScanError};
@@ -38,6 +39,7 @@ use crate::upstream::connect::ConnectError;
 const API_KEY_PRODUCE: i16 = 0;
 const API_KEY_FETCH: i16 = 1;
 const API_KEY_API_VERSIONS: i16 = 18;
+const API_KEY_CREATE_TOPICS: i16 = 19;
 
 /// Why a session ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,9 @@ pub enum SessionError {
     /// A rejection response could not be built.
     #[error("cannot build a policy rejection: {0}")]
     PolicyResponse(String),
+    /// A request a policy must inspect cannot be decoded.
+    #[error("malformed request: {0}")]
+    BadRequest(String),
 }
 
 impl SessionError {
@@ -128,6 +133,7 @@ impl SessionError {
             | ClientTruncated { .. }
             | ClientClosedInFlight(_)
             | BadProduce(_)
+            | BadRequest(_)
             | PolicyViolation { .. } => "downstream",
             UpstreamConnect(_)
             | UnknownNode(_)
@@ -166,6 +172,7 @@ impl SessionError {
             BadProduce(_) => "bad_produce",
             PolicyViolation { .. } => "policy_violation",
             PolicyResponse(_) => "policy_response",
+            BadRequest(_) => "bad_request",
         }
     }
 
@@ -564,6 +571,11 @@ fn dispose(
             });
         }
     }
+    if peek.api_key == API_KEY_CREATE_TOPICS && !policy.create_topics.is_empty() {
+        if let Some(d) = check_create_topics(payload, &peek, policy, ctx)? {
+            return Ok((peek, d));
+        }
+    }
     let expects_response = if peek.api_key == API_KEY_PRODUCE {
         let acks = header::produce_acks(payload, &peek).map_err(SessionError::ClientHeader)?;
         if !policy.produce.is_empty() {
@@ -607,6 +619,63 @@ fn check_api_key(
         }
     }
     Ok(())
+}
+
+/// Applies the create-topic rules in scope for this client; `Some` when the request is rejected.
+/// A request is forwarded whole or answered whole: when any topic violates a reject rule, every
+/// topic gets POLICY_VIOLATION, the others with a message saying why they were not created.
+fn check_create_topics(
+    payload: &[u8],
+    peek: &header::RequestHeaderPeek,
+    policy: &Policy,
+    ctx: &mut PolicyCtx<'_>,
+) -> Result<Option<Disposition>, SessionError> {
+    let id = Identity {
+        client_id: peek
+            .client_id(payload)
+            .and_then(|b| std::str::from_utf8(b).ok()),
+        source: ctx.source,
+    };
+    if policy.create_topic_rules(&id).next().is_none() {
+        return Ok(None);
+    }
+    let body =
+        peek.body_offset
+            .ok_or(SessionError::ClientHeader(HeaderError::BodyOffsetUnknown(
+                API_KEY_CREATE_TOPICS,
+            )))?;
+    let specs = create_topics::topics(payload, body, peek.api_version).map_err(|e| {
+        SessionError::BadRequest(format!("CreateTopics v{}: {e}", peek.api_version))
+    })?;
+    let mut messages = vec![String::new(); specs.len()];
+    let mut rejected = None;
+    for rule in policy.create_topic_rules(&id) {
+        for (i, t) in specs.iter().enumerate() {
+            let Some(reason) = rule.violation(t) else {
+                continue;
+            };
+            ctx.log(&rule.name, rule.action, &reason, peek.api_key);
+            if rule.action == Action::Reject && messages[i].is_empty() {
+                messages[i] = format!("rejected by Sluice policy {}: {reason}", rule.name);
+                rejected.get_or_insert_with(|| rule.name.clone());
+            }
+        }
+    }
+    let Some(first) = rejected else {
+        return Ok(None);
+    };
+    for m in messages.iter_mut().filter(|m| m.is_empty()) {
+        *m = format!("not created: another topic of the request violates Sluice policy {first}");
+    }
+    create_topics::error_response(
+        &specs,
+        peek.api_version,
+        peek.correlation_id,
+        produce::POLICY_VIOLATION,
+        &messages,
+    )
+    .map(|b| Some(Disposition::Local(b)))
+    .map_err(SessionError::PolicyResponse)
 }
 
 /// Applies the produce rules in scope for this client; `Some` when the request is rejected.

@@ -263,3 +263,83 @@ forbidden = ["DeleteTopics"]
     assert!(line.contains("_UNSUPPORTED_FEATURE"), "{line}");
     java("ok", "other-");
 }
+
+/// Create-topic safeguards: partitions, replication factor, topic name and configs, as the Java
+/// admin client (`PolicyViolationException` with the rule in its message) and librdkafka
+/// (`POLICY_VIOLATION`) see them; a topic within every rule is created.
+#[test]
+fn create_topic_safeguards_as_java_and_librdkafka_see_them() {
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        1,
+        r#"
+[[policy.create_topics]]
+name = "topic-shape"
+partitions = { min = 1, max = 6 }
+replication_factor = { min = 3, max = 3 }
+topic_name = { prefix = "it-" }
+forbidden_configs = ["unclean.leader.election.enable"]
+config_ranges = { "retention.ms" = { min = 3600000, max = 604800000 } }
+config_values = { "cleanup.policy" = ["delete"] }
+"#,
+    );
+    let java = |name: &str, partitions: u32, rf: u32, configs: &str, expect: &str| {
+        let line = JavaScenario::new("create-topic-expect", &sluice.bootstrap())
+            .arg("topic", unique_name(name))
+            .arg("partitions", partitions)
+            .arg("rf", rf)
+            .arg("configs", configs)
+            .arg("expect", expect)
+            .run()
+            .assert_ok()
+            .to_string();
+        line
+    };
+    java(
+        "it-ok",
+        3,
+        3,
+        "retention.ms=86400000;cleanup.policy=delete",
+        "ok",
+    );
+    let bad = "PolicyViolationException";
+    assert!(java("it-wide", 12, 3, "", bad).contains("12 partitions is outside 1..=6"));
+    assert!(java("it-rf", 3, 1, "", bad).contains("replication factor 1"));
+    assert!(java("other", 3, 3, "", bad).contains("topic name"));
+    assert!(java(
+        "it-unclean",
+        3,
+        3,
+        "unclean.leader.election.enable=true",
+        bad
+    )
+    .contains("unclean.leader.election.enable may not be set"));
+    assert!(java("it-short", 3, 3, "retention.ms=1000", bad).contains("retention.ms=1000"));
+    assert!(java("it-compact", 3, 3, "cleanup.policy=compact", bad).contains("cleanup.policy"));
+
+    let rdk = |name: &str, extra: &[&str], expect: &str| {
+        let mut args = vec!["--expect", expect];
+        args.extend_from_slice(extra);
+        run_python(
+            "create-topic-expect",
+            &sluice.bootstrap(),
+            &unique_name(name),
+            &args,
+        )
+    };
+    rdk("it-rdk-ok", &["--partitions", "3"], "ok");
+    rdk("it-rdk-wide", &["--partitions", "12"], "POLICY_VIOLATION");
+    rdk(
+        "it-rdk-compact",
+        &["--partitions", "3", "--configs", "cleanup.policy=compact"],
+        "POLICY_VIOLATION",
+    );
+    let m = sluice.metrics();
+    assert!(
+        m.sum(
+            "sluice_policy_violations_total",
+            &[("rule", "topic-shape"), ("action", "reject")]
+        ) >= 8.0
+    );
+}

@@ -1033,6 +1033,41 @@ public final class Scenario {
         }
     }
 
+
+    /**
+     * Creates --topic with --partitions, --rf and --configs (k=v;k=v) and checks the outcome
+     * against --expect: "ok", or the simple class name of the exception the creation must fail
+     * with (whose message must then name the Sluice policy).
+     */
+    String createTopicExpect() throws Exception {
+        String topic = topic();
+        String expect = opt("expect", "ok");
+        Map<String, String> configs = new TreeMap<>();
+        for (String kv : opt("configs", "").split(";")) {
+            if (!kv.isBlank()) {
+                String[] p = kv.split("=", 2);
+                configs.put(p[0].trim(), p[1].trim());
+            }
+        }
+        NewTopic nt = new NewTopic(topic, intOpt("partitions", 3), (short) intOpt("rf", 3)).configs(configs);
+        try (Admin admin = admin()) {
+            String outcome;
+            String message = "";
+            try {
+                admin.createTopics(List.of(nt)).all().get(remainingMs(), TimeUnit.MILLISECONDS);
+                outcome = "ok";
+            } catch (ExecutionException e) {
+                outcome = e.getCause().getClass().getSimpleName();
+                message = String.valueOf(e.getCause().getMessage());
+            }
+            check(outcome.equals(expect), "createTopics: %s (%s), expected %s", outcome, message, expect);
+            if (!expect.equals("ok")) {
+                check(message.contains("Sluice policy"), "error message does not name the policy: %s", message);
+            }
+            return String.format("\"outcome\":\"%s\",\"message\":%s", outcome, jsonString(message));
+        }
+    }
+
     // ----------------------------------------------------------------------------------------------
     // Operations scenarios (admin API, reload, drain): the harness acts while the client waits on
     // stdin, so what the client counts and what Sluice counts can be compared at one instant.
@@ -1342,6 +1377,8 @@ public final class Scenario {
                 return produceRate();
             case "delete-topic-expect":
                 return deleteTopicExpect();
+            case "create-topic-expect":
+                return createTopicExpect();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }

@@ -41,7 +41,7 @@ from confluent_kafka.admin import (
 )
 
 SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional", "leader-change",
-             "produce-expect", "delete-topic-expect")
+             "produce-expect", "delete-topic-expect", "create-topic-expect")
 
 
 class Fail(Exception):
@@ -863,6 +863,30 @@ def delete_topic_expect(ctx, res):
         raise Fail("delete_topics: %s, expected %s" % (outcome, a.expect))
 
 
+def create_topic_expect(ctx, res):
+    """Creates --topic with --partitions, --rf and --configs (k=v;k=v) and checks the outcome
+    against --expect: "ok" or the Kafka error name the creation must fail with."""
+    a = ctx.args
+    admin = ctx.admin()
+    configs = {}
+    for kv in filter(None, a.configs.split(";")):
+        k, _, v = kv.partition("=")
+        configs[k.strip()] = v.strip()
+    nt = NewTopic(a.topic, num_partitions=a.partitions, replication_factor=a.replication_factor,
+                  config=configs)
+    fut = admin.create_topics([nt], request_timeout=ctx.remaining(15))[a.topic]
+    try:
+        fut.result(timeout=ctx.remaining(20))
+        outcome = "ok"
+    except KafkaException as e:
+        err = e.args[0]
+        outcome = err.name()
+        res["message"] = err.str()
+    res["outcome"] = outcome
+    if outcome != a.expect:
+        raise Fail("create_topics: %s (%s), expected %s" % (outcome, res.get("message"), a.expect))
+
+
 def wait_full_isr(ctx, admin, topic, partitions, rf):
     """Waits until every partition of topic has a leader and all rf replicas in sync; returns the
     topic's partition metadata."""
@@ -1118,6 +1142,7 @@ def main():
         "--records-after", type=int, default=300,
         help="leader-change: records acked after 'go' (over all partitions) before stopping",
     )
+    p.add_argument("--configs", default="", help="create-topic-expect: topic configs, k=v;k=v")
     p.add_argument("--producer-props", default="", help="produce-expect: producer settings, k=v;k=v")
     p.add_argument("--expect", default="ok", help="produce-expect: ok, or the Kafka error name every record must fail with")
     p.add_argument("--timeout", type=float, default=60.0, help="overall scenario deadline, seconds")
@@ -1161,6 +1186,7 @@ def main():
         "leader-change": leader_change,
         "produce-expect": produce_expect,
         "delete-topic-expect": delete_topic_expect,
+        "create-topic-expect": create_topic_expect,
     }[args.scenario]
     start = time.monotonic()
     try:
