@@ -2,10 +2,10 @@
 //! decoded with kafka-protocol (admin traffic, rare), and the error response that rejects them.
 //! Sans-io.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 /// One topic a CreateTopics request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,25 +70,17 @@ pub fn error_response(
         })
         .collect();
     let resp = CreateTopicsResponse::default().with_topics(topics);
-    let mut out = BytesMut::new();
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(
-            &mut out,
-            ApiKey::CreateTopics.response_header_version(version),
-        )
-        .map_err(|e| e.to_string())?;
-    resp.encode(&mut out, version).map_err(|e| e.to_string())?;
-    Ok(out.freeze())
+    super::produce::local_response(ApiKey::CreateTopics, version, correlation_id, &resp)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-    use kafka_protocol::messages::{RequestHeader, TopicName};
-    use kafka_protocol::protocol::Message;
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader, TopicName};
+    use kafka_protocol::protocol::{Encodable, Message};
 
     #[test]
     fn reads_topics_and_answers_every_version() {

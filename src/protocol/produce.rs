@@ -231,12 +231,26 @@ pub fn error_response(
         })
         .collect();
     let resp = ProduceResponse::default().with_responses(responses);
+    local_response(ApiKey::Produce, version, correlation_id, &resp)
+}
+
+/// A response payload (no size prefix) that Sluice answers itself: the response header of
+/// `api_key`/`version` with `correlation_id`, then `body`.
+///
+/// # Errors
+/// kafka-protocol's encode error, as text.
+pub(crate) fn local_response<T: Encodable>(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Bytes, String> {
     let mut out = BytesMut::new();
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
-        .encode(&mut out, ApiKey::Produce.response_header_version(version))
+        .encode(&mut out, api_key.response_header_version(version))
         .map_err(|e| e.to_string())?;
-    resp.encode(&mut out, version).map_err(|e| e.to_string())?;
+    body.encode(&mut out, version).map_err(|e| e.to_string())?;
     Ok(out.freeze())
 }
 

@@ -495,6 +495,20 @@ fn charge_quotas(
     worst
 }
 
+/// Who sent a request: its header's client id and the connection's source address.
+fn request_identity<'a>(
+    payload: &'a [u8],
+    peek: &header::RequestHeaderPeek,
+    source: Option<std::net::IpAddr>,
+) -> Identity<'a> {
+    Identity {
+        client_id: peek
+            .client_id(payload)
+            .and_then(|b| std::str::from_utf8(b).ok()),
+        source,
+    }
+}
+
 /// The api keys that reject rules forbid this connection (hidden from its ApiVersions).
 fn hidden_api_keys(shard: &Shard, ident: &SessionIdentity) -> Vec<i16> {
     let cfg = shard.config();
@@ -599,12 +613,7 @@ fn check_api_key(
     policy: &Policy,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<(), SessionError> {
-    let id = Identity {
-        client_id: peek
-            .client_id(payload)
-            .and_then(|b| std::str::from_utf8(b).ok()),
-        source: ctx.source,
-    };
+    let id = request_identity(payload, peek, ctx.source);
     for rule in policy.api_key_rules(&id) {
         if !rule.forbidden.contains(&peek.api_key) {
             continue;
@@ -630,12 +639,7 @@ fn check_create_topics(
     policy: &Policy,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
-    let id = Identity {
-        client_id: peek
-            .client_id(payload)
-            .and_then(|b| std::str::from_utf8(b).ok()),
-        source: ctx.source,
-    };
+    let id = request_identity(payload, peek, ctx.source);
     if policy.create_topic_rules(&id).next().is_none() {
         return Ok(None);
     }
@@ -687,12 +691,7 @@ fn check_produce(
     policy: &Policy,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
-    let id = Identity {
-        client_id: peek
-            .client_id(payload)
-            .and_then(|b| std::str::from_utf8(b).ok()),
-        source: ctx.source,
-    };
+    let id = request_identity(payload, peek, ctx.source);
     let body =
         peek.body_offset
             .ok_or(SessionError::ClientHeader(HeaderError::BodyOffsetUnknown(

@@ -844,13 +844,9 @@ def produce_expect(ctx, res):
     res["message"] = failed[0].str()
 
 
-def delete_topic_expect(ctx, res):
-    """Creates --topic, deletes it and checks the outcome against --expect: "ok" or the Kafka
-    error name the deletion must fail with."""
-    a = ctx.args
-    admin = ctx.admin()
-    ensure_topic(ctx, admin, a.topic)
-    fut = admin.delete_topics([a.topic], operation_timeout=10, request_timeout=15)[a.topic]
+def expect_outcome(ctx, res, what, fut):
+    """Waits for an admin future and checks its outcome ("ok" or the error name) against
+    --expect; records outcome and message in res."""
     try:
         fut.result(timeout=ctx.remaining(20))
         outcome = "ok"
@@ -859,8 +855,18 @@ def delete_topic_expect(ctx, res):
         outcome = err.name()
         res["message"] = err.str()
     res["outcome"] = outcome
-    if outcome != a.expect:
-        raise Fail("delete_topics: %s, expected %s" % (outcome, a.expect))
+    if outcome != ctx.args.expect:
+        raise Fail("%s: %s (%s), expected %s" % (what, outcome, res.get("message"), ctx.args.expect))
+
+
+def delete_topic_expect(ctx, res):
+    """Creates --topic, deletes it and checks the outcome against --expect: "ok" or the Kafka
+    error name the deletion must fail with."""
+    a = ctx.args
+    admin = ctx.admin()
+    ensure_topic(ctx, admin, a.topic)
+    fut = admin.delete_topics([a.topic], operation_timeout=10, request_timeout=15)[a.topic]
+    expect_outcome(ctx, res, "delete_topics", fut)
 
 
 def create_topic_expect(ctx, res):
@@ -875,16 +881,7 @@ def create_topic_expect(ctx, res):
     nt = NewTopic(a.topic, num_partitions=a.partitions, replication_factor=a.replication_factor,
                   config=configs)
     fut = admin.create_topics([nt], request_timeout=ctx.remaining(15))[a.topic]
-    try:
-        fut.result(timeout=ctx.remaining(20))
-        outcome = "ok"
-    except KafkaException as e:
-        err = e.args[0]
-        outcome = err.name()
-        res["message"] = err.str()
-    res["outcome"] = outcome
-    if outcome != a.expect:
-        raise Fail("create_topics: %s (%s), expected %s" % (outcome, res.get("message"), a.expect))
+    expect_outcome(ctx, res, "create_topics", fut)
 
 
 def wait_full_isr(ctx, admin, topic, partitions, rf):
