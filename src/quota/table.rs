@@ -157,7 +157,10 @@ impl QuotaTable {
         let mut entries = self.entries.borrow_mut();
         entries.retain(|_, e| now.saturating_sub(e.last_used) < idle);
         for (key, e) in entries.iter_mut() {
-            let demand = shares::demand(e.admitted / secs, e.share, e.throttled);
+            // Still in debt counts as throttled: a client muted for a large request charges
+            // nothing for a while but wants as much as before (lumpy Fetch responses).
+            let in_debt = e.bucket.tokens(now) < 0.0;
+            let demand = shares::demand(e.admitted / secs, e.share, e.throttled || in_debt);
             out.push((
                 owner(key, self.shards),
                 Report {

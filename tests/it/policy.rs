@@ -343,3 +343,56 @@ config_values = { "cleanup.policy" = ["delete"] }
         ) >= 8.0
     );
 }
+
+/// Fetch byte-rate quota: a consumer reading a backlog far larger than its quota is held to
+/// within 10% of the limit (throttle_time_ms in Fetch responses, muted connection) and gets
+/// every record.
+#[test]
+fn fetch_quota_holds_a_consumer_to_its_limit() {
+    const LIMIT: f64 = 1024.0 * 1024.0;
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        2,
+        &format!(
+            r#"
+[[policy.quota]]
+name = "per-consumer"
+client_id = {{ prefix = "sluice-it-consume-rate-consumer-" }}
+fetch_bytes_per_s = {}
+"#,
+            LIMIT as u64
+        ),
+    );
+    let line = JavaScenario::new("consume-rate", &sluice.bootstrap())
+        .arg("topic", unique_name("it-fquota"))
+        .arg("records", 2000)
+        .arg("value-bytes", 4096)
+        .arg("warmup-s", 2)
+        .run()
+        .assert_ok()
+        .to_string();
+    let num = |k: &str| -> f64 {
+        json_field(&line, k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {line}"))
+    };
+    let rate = num("bytes_per_s");
+    // Record keys and values only; Fetch framing and batch headers add a little on top.
+    assert!(
+        (0.85 * LIMIT..=1.1 * LIMIT).contains(&rate),
+        "consumer at {rate:.0} B/s, limit {LIMIT} ({:.3} of it): {line}",
+        rate / LIMIT
+    );
+    assert!(num("fetch_throttle_max_ms") > 0.0, "{line}");
+    assert!(
+        sluice.metrics().sum(
+            "sluice_throttle_seconds_total",
+            &[("rule", "per-consumer"), ("kind", "fetch_bytes")]
+        ) > 0.0
+    );
+    eprintln!(
+        "[it] fetch quota: consumer at {:.3} of the limit",
+        rate / LIMIT
+    );
+}

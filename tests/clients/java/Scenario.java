@@ -1068,6 +1068,74 @@ public final class Scenario {
         }
     }
 
+
+    /**
+     * Produces --records records of --value-bytes, then consumes them all (assign mode, from the
+     * beginning) and reports the consumed bytes per second between --warmup-s and the end, the
+     * consumer's fetch-throttle-time-max, and checks every record arrived.
+     */
+    String consumeRate() throws Exception {
+        String topic = topic();
+        int partitions = 3;
+        int n = intOpt("records", 2000);
+        int valueBytes = intOpt("value-bytes", 4096);
+        long warmupMs = longOpt("warmup-s", 2) * 1000;
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, partitions, (short) 3, Map.of());
+        }
+        String pad = "y".repeat(valueBytes);
+        List<Acked> acked = new ArrayList<>();
+        try (KafkaProducer<String, String> p = producer("producer", props())) {
+            List<Future<RecordMetadata>> fs = new ArrayList<>();
+            List<String> keys = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                String k = key(i);
+                keys.add(k);
+                fs.add(p.send(new ProducerRecord<>(topic, i % partitions, k, k + pad)));
+            }
+            p.flush();
+            for (int i = 0; i < n; i++) {
+                RecordMetadata m = fs.get(i).get(remainingMs(), TimeUnit.MILLISECONDS);
+                acked.add(new Acked(keys.get(i), keys.get(i) + pad, m.partition(), m.offset()));
+            }
+        }
+        long windowBytes = 0;
+        long start;
+        long last;
+        double throttleMax;
+        List<ConsumerRecord<String, String>> got = new ArrayList<>();
+        try (KafkaConsumer<String, String> c = consumer("consumer", null,
+                props(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, opt("partition-fetch-bytes", "262144")))) {
+            c.assign(partitionsOf(topic, partitions));
+            c.seekToBeginning(c.assignment());
+            phase("consuming");
+            start = System.currentTimeMillis();
+            last = start;
+            while (countOurs(got, runId + "-") < n) {
+                check(System.currentTimeMillis() < deadline, "timed out consuming: %d of %d", got.size(), n);
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    got.add(r);
+                    long now = System.currentTimeMillis();
+                    if (now - start >= warmupMs) {
+                        windowBytes += r.key().length() + r.value().length();
+                        last = now;
+                    }
+                }
+            }
+            throttleMax = 0;
+            for (Map.Entry<MetricName, ? extends Metric> e : c.metrics().entrySet()) {
+                if (e.getKey().name().equals("fetch-throttle-time-max")
+                        && e.getValue().metricValue() instanceof Number num && !Double.isNaN(num.doubleValue())) {
+                    throttleMax = Math.max(throttleMax, num.doubleValue());
+                }
+            }
+        }
+        verifyExactly(acked, got, "consume-rate");
+        double secs = Math.max(0.001, (last - start - warmupMs) / 1000.0);
+        return String.format("\"records\":%d,\"bytes_per_s\":%.0f,\"window_s\":%.1f,\"fetch_throttle_max_ms\":%.0f",
+                n, windowBytes / secs, secs, throttleMax);
+    }
+
     // ----------------------------------------------------------------------------------------------
     // Operations scenarios (admin API, reload, drain): the harness acts while the client waits on
     // stdin, so what the client counts and what Sluice counts can be compared at one instant.
@@ -1379,6 +1447,8 @@ public final class Scenario {
                 return deleteTopicExpect();
             case "create-topic-expect":
                 return createTopicExpect();
+            case "consume-rate":
+                return consumeRate();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }
