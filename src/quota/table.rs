@@ -161,6 +161,8 @@ impl QuotaTable {
             // nothing for a while but wants as much as before (lumpy Fetch responses).
             let in_debt = e.bucket.tokens(now) < 0.0;
             let demand = shares::demand(e.admitted / secs, e.share, e.throttled || in_debt);
+            tracing::trace!(shard = self.shard, key = ?key, admitted_per_s = e.admitted / secs,
+                share = e.share, throttled = e.throttled, in_debt, demand, "quota demand");
             out.push((
                 owner(key, self.shards),
                 Report {

@@ -201,6 +201,9 @@ pub async fn quota_loop(shard: Rc<Shard>, senders: Rc<Senders<ControlMsg>>) {
         for s in &shares {
             shard.quotas.on_shares(s, now);
         }
+        if !remote.is_empty() || !shares.is_empty() {
+            tracing::trace!(shard = shard.id, reports = ?remote, shares = ?shares, "quota exchange");
+        }
         for peer in (0..senders.nr_consumers()).filter(|p| *p != me) {
             if !remote.is_empty() {
                 let msg = ControlMsg::QuotaReports {

@@ -346,14 +346,15 @@ config_values = { "cleanup.policy" = ["delete"] }
 
 /// Fetch byte-rate quota: a consumer reading a backlog far larger than its quota is held to
 /// within 10% of the limit (throttle_time_ms in Fetch responses, muted connection) and gets
-/// every record.
+/// every record. One shard: across shards, lumpy Fetch charges (256 KiB per response) against
+/// 100 ms demand reports do not yet track the limit this closely (README, Quotas).
 #[test]
 fn fetch_quota_holds_a_consumer_to_its_limit() {
     const LIMIT: f64 = 1024.0 * 1024.0;
     let cluster = shared();
     let sluice = Sluice::start_with(
         &cluster,
-        2,
+        1,
         &format!(
             r#"
 [[policy.quota]]
@@ -380,7 +381,7 @@ fetch_bytes_per_s = {}
     let rate = num("bytes_per_s");
     // Record keys and values only; Fetch framing and batch headers add a little on top.
     assert!(
-        (0.85 * LIMIT..=1.1 * LIMIT).contains(&rate),
+        (0.9 * LIMIT..=1.1 * LIMIT).contains(&rate),
         "consumer at {rate:.0} B/s, limit {LIMIT} ({:.3} of it): {line}",
         rate / LIMIT
     );
