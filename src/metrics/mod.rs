@@ -144,6 +144,21 @@ impl Default for ShardMetrics {
     }
 }
 
+/// Adds `v` to the entry of (`rule`, `label`); the rule name is copied only for a new entry.
+fn add_by_rule<V: std::ops::AddAssign>(
+    m: &mut BTreeMap<(String, &'static str), V>,
+    rule: &str,
+    label: &'static str,
+    v: V,
+) {
+    match m.iter_mut().find(|((r, l), _)| r == rule && *l == label) {
+        Some((_, total)) => *total += v,
+        None => {
+            m.insert((rule.to_string(), label), v);
+        }
+    }
+}
+
 fn bump(c: &Cell<u64>, n: u64) {
     c.set(c.get().wrapping_add(n));
 }
@@ -205,24 +220,12 @@ impl ShardMetrics {
     /// A request that violated policy rule `rule` (names come from the config: a bounded set),
     /// handled with `action` (`reject` or `log`).
     pub fn policy_violation(&self, rule: &str, action: &'static str) {
-        let mut m = self.policy.borrow_mut();
-        match m.get_mut(&(rule.to_string(), action)) {
-            Some(n) => *n += 1,
-            None => {
-                m.insert((rule.to_string(), action), 1);
-            }
-        }
+        add_by_rule(&mut self.policy.borrow_mut(), rule, action, 1);
     }
 
     /// A quota delay imposed by rule `rule` (config names: a bounded set) on `kind`.
     pub fn throttle(&self, rule: &str, kind: &'static str, d: Duration) {
-        let mut m = self.throttle.borrow_mut();
-        match m.get_mut(&(rule.to_string(), kind)) {
-            Some(t) => *t += d,
-            None => {
-                m.insert((rule.to_string(), kind), d);
-            }
-        }
+        add_by_rule(&mut self.throttle.borrow_mut(), rule, kind, d);
     }
 
     /// Copies the non-zero counters.

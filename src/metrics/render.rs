@@ -282,56 +282,36 @@ impl prometheus_client::collector::Collector for Gathered {
             }
         }
 
-        let mut errors: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for s in shards {
-            for (side, reason, n) in &s.metrics.errors {
-                *errors.entry((side, reason)).or_default() += n;
-            }
-        }
-        let mut m = enc.encode_descriptor(
+        counter_by_two(
+            &mut enc,
             "sluice_connection_errors",
             "Client connections closed on an error, by side (downstream, upstream, gateway) and reason.",
-            None,
-            MetricType::Counter,
+            ("side", "reason"),
+            shards
+                .iter()
+                .flat_map(|s| s.metrics.errors.iter().map(|(a, b, n)| (*a, *b, *n))),
         )?;
-        for ((side, reason), n) in errors {
-            m.encode_family(&[("side", side), ("reason", reason)])?
-                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
-        }
-
-        let mut violations: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for s in shards {
-            for (rule, action, n) in &s.metrics.policy_violations {
-                *violations.entry((rule.as_str(), action)).or_default() += n;
-            }
-        }
-        let mut m = enc.encode_descriptor(
+        counter_by_two(
+            &mut enc,
             "sluice_policy_violations",
             "Requests that violated a policy rule, by rule name (from the config) and action (reject, log).",
-            None,
-            MetricType::Counter,
+            ("rule", "action"),
+            shards.iter().flat_map(|s| {
+                s.metrics
+                    .policy_violations
+                    .iter()
+                    .map(|(r, a, n)| (r.as_str(), *a, *n))
+            }),
         )?;
-        for ((rule, action), n) in violations {
-            m.encode_family(&[("rule", rule), ("action", action)])?
-                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
-        }
-
-        let mut throttle: BTreeMap<(&str, &str), f64> = BTreeMap::new();
-        for s in shards {
-            for (rule, kind, secs) in &s.metrics.throttle {
-                *throttle.entry((rule.as_str(), kind)).or_default() += secs;
-            }
-        }
-        let mut m = enc.encode_descriptor(
+        counter_by_two(
+            &mut enc,
             "sluice_throttle_seconds",
             "Delay Sluice's quotas imposed on clients (throttle_time_ms sent, connection muted), by rule and kind.",
-            None,
-            MetricType::Counter,
+            ("rule", "kind"),
+            shards
+                .iter()
+                .flat_map(|s| s.metrics.throttle.iter().map(|(r, k, t)| (r.as_str(), *k, *t))),
         )?;
-        for ((rule, kind), secs) in throttle {
-            m.encode_family(&[("rule", rule), ("kind", kind)])?
-                .encode_counter::<NoLabelSet, _, u64>(&secs, None)?;
-        }
 
         let mut m = enc.encode_descriptor(
             "sluice_config_reloads",
@@ -353,6 +333,29 @@ impl prometheus_client::collector::Collector for Gathered {
         m.encode_gauge(&c.last_reload_success_unix)?;
         Ok(())
     }
+}
+
+/// A counter labelled by two label values, summing the samples of every shard per label pair.
+fn counter_by_two<'a, V>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    (first, second): (&str, &str),
+    samples: impl Iterator<Item = (&'a str, &'a str, V)>,
+) -> Result<(), std::fmt::Error>
+where
+    V: Default + std::ops::AddAssign + prometheus_client::encoding::EncodeCounterValue,
+{
+    let mut sum: BTreeMap<(&str, &str), V> = BTreeMap::new();
+    for (a, b, v) in samples {
+        *sum.entry((a, b)).or_default() += v;
+    }
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for ((a, b), v) in sum {
+        m.encode_family(&[(first, a), (second, b)])?
+            .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+    }
+    Ok(())
 }
 
 fn plain_gauge(
