@@ -62,51 +62,19 @@ fn produce_safeguards_as_java_and_librdkafka_see_them() {
     );
 
     // Each rule rejects, with the rule named in the error the client reports.
-    let line = java(
-        &sluice,
-        "acks=1;enable.idempotence=false",
-        20,
-        "PolicyViolationException",
-    );
-    assert!(
-        json_field(&line, "message").is_some_and(|m| m.contains("acks-all")),
-        "{line}"
-    );
+    let rejected_by = |props: &str, records: u32, rule: &str| {
+        let line = java(&sluice, props, records, "PolicyViolationException");
+        assert!(
+            json_field(&line, "message").is_some_and(|m| m.contains(rule)),
+            "{rule} not named: {line}"
+        );
+    };
+    rejected_by("acks=1;enable.idempotence=false", 20, "acks-all");
     assert!(violations("acks-all", "reject") >= 1.0);
-
-    let line = java(
-        &sluice,
-        "compression.type=gzip",
-        20,
-        "PolicyViolationException",
-    );
-    assert!(
-        json_field(&line, "message").is_some_and(|m| m.contains("no-gzip")),
-        "{line}"
-    );
-
+    rejected_by("compression.type=gzip", 20, "no-gzip");
     // 600 records within one linger window: batches of ~200 records, over 4096 bytes.
-    let line = java(
-        &sluice,
-        "linger.ms=500;batch.size=1000000",
-        600,
-        "PolicyViolationException",
-    );
-    assert!(
-        json_field(&line, "message").is_some_and(|m| m.contains("small-batches")),
-        "{line}"
-    );
-
-    let line = java(
-        &sluice,
-        "enable.idempotence=false",
-        20,
-        "PolicyViolationException",
-    );
-    assert!(
-        json_field(&line, "message").is_some_and(|m| m.contains("idempotent")),
-        "{line}"
-    );
+    rejected_by("linger.ms=500;batch.size=1000000", 600, "small-batches");
+    rejected_by("enable.idempotence=false", 20, "idempotent");
 
     // Log-only: the records pass, the violation is counted.
     java(&sluice, "compression.type=snappy", 20, "ok");
