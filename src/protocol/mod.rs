@@ -37,6 +37,7 @@ pub mod frame;
 pub mod header;
 pub mod produce;
 pub mod rewrite;
+pub mod topics;
 pub mod versions;
 mod wire;
 

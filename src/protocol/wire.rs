@@ -275,10 +275,15 @@ pub(crate) enum Ty {
     Bytes,
     /// (nullable) array of fixed-width scalars
     ScalarArray(usize),
+    /// (nullable) array of (nullable) strings; elements carry no tagged section
+    StrArray,
     /// (nullable) array of structs
     Array(&'static Struct),
     /// an inline struct
     Struct(&'static Struct),
+    /// a nullable inline struct: `int8` marker, the struct follows only when it is 1 (kafka-protocol's
+    /// `OptionStruct`; any other marker is null)
+    OptStruct(&'static Struct),
 }
 
 /// A field present in versions `min..=max`.
@@ -335,10 +340,10 @@ pub(crate) const UUID: Ty = Ty::Fixed(16);
 fn min_size(ty: Ty, flexible: bool) -> usize {
     match ty {
         Ty::Fixed(n) => n,
-        Ty::Str | Ty::Bytes | Ty::ScalarArray(_) | Ty::Array(_) if flexible => 1,
+        Ty::Str | Ty::Bytes | Ty::ScalarArray(_) | Ty::StrArray | Ty::Array(_) if flexible => 1,
         Ty::Str => 2,
-        Ty::Bytes | Ty::ScalarArray(_) | Ty::Array(_) => 4,
-        Ty::Struct(_) => 1,
+        Ty::Bytes | Ty::ScalarArray(_) | Ty::StrArray | Ty::Array(_) => 4,
+        Ty::Struct(_) | Ty::OptStruct(_) => 1,
     }
 }
 
@@ -350,6 +355,13 @@ fn walk_ty(c: &mut Cursor<'_>, ty: Ty, v: i16, flexible: bool) -> Result<(), Wir
         Ty::ScalarArray(n) => {
             let count = c.count(flexible, n)?.unwrap_or(0);
             c.skip(count.saturating_mul(n))
+        }
+        Ty::StrArray => {
+            let count = c.count(flexible, min_size(Ty::Str, flexible))?.unwrap_or(0);
+            for _ in 0..count {
+                c.string(flexible)?;
+            }
+            Ok(())
         }
         Ty::Array(s) => {
             let min = if flexible { 1 } else { 0 }
@@ -365,6 +377,12 @@ fn walk_ty(c: &mut Cursor<'_>, ty: Ty, v: i16, flexible: bool) -> Result<(), Wir
             Ok(())
         }
         Ty::Struct(s) => walk_struct(c, s, v, flexible),
+        Ty::OptStruct(s) => {
+            if c.array::<1>()?[0] == 1 {
+                walk_struct(c, s, v, flexible)?;
+            }
+            Ok(())
+        }
     }
 }
 
