@@ -7,6 +7,8 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
+use super::wire::{walk_body, Cursor};
+
 /// One topic a CreateTopics request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
@@ -24,6 +26,9 @@ pub struct TopicSpec {
 /// # Errors
 /// kafka-protocol's decode error, as text.
 pub fn topics(payload: &[u8], body: usize, version: i16) -> Result<Vec<TopicSpec>, String> {
+    // Every array count is proven to be backed by bytes before kafka-protocol allocates for it.
+    let schema = super::topics::schema::request(19).ok_or("no CreateTopics schema")?;
+    walk_body(&mut Cursor::at(payload, body), schema, version).map_err(|e| e.to_string())?;
     let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
     let req = CreateTopicsRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
     Ok(req
@@ -81,6 +86,13 @@ mod tests {
     use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
     use kafka_protocol::messages::{RequestHeader, ResponseHeader, TopicName};
     use kafka_protocol::protocol::{Encodable, Message};
+
+    #[test]
+    fn a_hostile_topic_count_is_an_error_before_any_allocation() {
+        // topics: int32 count 2^31-1 (v2) / compact count 2^28 (v5), then nothing
+        assert!(topics(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0], 0, 2).is_err());
+        assert!(topics(&[0x80, 0x80, 0x80, 0x80, 0x01, 0, 0, 0, 0, 0], 0, 5).is_err());
+    }
 
     #[test]
     fn reads_topics_and_answers_every_version() {

@@ -271,12 +271,16 @@ pub(crate) enum Ty {
     Fixed(usize),
     /// (nullable) string
     Str,
+    /// (nullable) string holding a topic name (reported by [`walk_body_names`])
+    Name,
     /// (nullable) bytes; records are such a field
     Bytes,
     /// (nullable) array of fixed-width scalars
     ScalarArray(usize),
     /// (nullable) array of (nullable) strings; elements carry no tagged section
     StrArray,
+    /// [`Ty::StrArray`] whose elements are topic names (reported by [`walk_body_names`])
+    NameArray,
     /// (nullable) array of structs
     Array(&'static Struct),
     /// an inline struct
@@ -340,26 +344,54 @@ pub(crate) const UUID: Ty = Ty::Fixed(16);
 fn min_size(ty: Ty, flexible: bool) -> usize {
     match ty {
         Ty::Fixed(n) => n,
-        Ty::Str | Ty::Bytes | Ty::ScalarArray(_) | Ty::StrArray | Ty::Array(_) if flexible => 1,
-        Ty::Str => 2,
-        Ty::Bytes | Ty::ScalarArray(_) | Ty::StrArray | Ty::Array(_) => 4,
+        Ty::Str
+        | Ty::Name
+        | Ty::Bytes
+        | Ty::ScalarArray(_)
+        | Ty::StrArray
+        | Ty::NameArray
+        | Ty::Array(_)
+            if flexible =>
+        {
+            1
+        }
+        Ty::Str | Ty::Name => 2,
+        Ty::Bytes | Ty::ScalarArray(_) | Ty::StrArray | Ty::NameArray | Ty::Array(_) => 4,
         Ty::Struct(_) | Ty::OptStruct(_) => 1,
     }
 }
 
-fn walk_ty(c: &mut Cursor<'_>, ty: Ty, v: i16, flexible: bool) -> Result<(), WireError> {
+/// Called with the bytes of every non-null topic name ([`Ty::Name`]) a walk passes.
+type OnName<'n> = &'n mut dyn FnMut(&[u8]);
+
+fn walk_ty(
+    c: &mut Cursor<'_>,
+    ty: Ty,
+    v: i16,
+    flexible: bool,
+    on: OnName<'_>,
+) -> Result<(), WireError> {
     match ty {
         Ty::Fixed(n) => c.skip(n),
         Ty::Str => c.string(flexible).map(|_| ()),
+        Ty::Name => {
+            if let Some((s, e)) = c.string(flexible)? {
+                on(c.buf.get(s..e).ok_or(WireError::Truncated(s))?);
+            }
+            Ok(())
+        }
         Ty::Bytes => c.skip_bytes(flexible),
         Ty::ScalarArray(n) => {
             let count = c.count(flexible, n)?.unwrap_or(0);
             c.skip(count.saturating_mul(n))
         }
-        Ty::StrArray => {
+        Ty::StrArray | Ty::NameArray => {
             let count = c.count(flexible, min_size(Ty::Str, flexible))?.unwrap_or(0);
             for _ in 0..count {
-                c.string(flexible)?;
+                let range = c.string(flexible)?;
+                if let (Ty::NameArray, Some((s, e))) = (ty, range) {
+                    on(c.buf.get(s..e).ok_or(WireError::Truncated(s))?);
+                }
             }
             Ok(())
         }
@@ -372,14 +404,14 @@ fn walk_ty(c: &mut Cursor<'_>, ty: Ty, v: i16, flexible: bool) -> Result<(), Wir
                     .sum::<usize>();
             let count = c.count(flexible, min)?.unwrap_or(0);
             for _ in 0..count {
-                walk_struct(c, s, v, flexible)?;
+                walk_struct(c, s, v, flexible, on)?;
             }
             Ok(())
         }
-        Ty::Struct(s) => walk_struct(c, s, v, flexible),
+        Ty::Struct(s) => walk_struct(c, s, v, flexible, on),
         Ty::OptStruct(s) => {
             if c.array::<1>()?[0] == 1 {
-                walk_struct(c, s, v, flexible)?;
+                walk_struct(c, s, v, flexible, on)?;
             }
             Ok(())
         }
@@ -393,16 +425,26 @@ pub(crate) fn walk_fields(
     v: i16,
     flexible: bool,
 ) -> Result<(), WireError> {
+    walk_fields_on(c, s, v, flexible, &mut |_| {})
+}
+
+fn walk_fields_on(
+    c: &mut Cursor<'_>,
+    s: &Struct,
+    v: i16,
+    flexible: bool,
+    on: OnName<'_>,
+) -> Result<(), WireError> {
     for f in s.fields {
         if f.min <= v && v <= f.max {
-            walk_ty(c, f.ty, v, flexible)?;
+            walk_ty(c, f.ty, v, flexible, on)?;
         }
     }
     Ok(())
 }
 
 /// Walks a tagged-field section; known tags must fill exactly their declared size.
-pub(crate) fn walk_tagged(c: &mut Cursor<'_>, s: &Struct, v: i16) -> Result<(), WireError> {
+fn walk_tagged_on(c: &mut Cursor<'_>, s: &Struct, v: i16, on: OnName<'_>) -> Result<(), WireError> {
     let n = c.tag_count()?;
     for _ in 0..n {
         let tag = c.tag()?;
@@ -411,7 +453,7 @@ pub(crate) fn walk_tagged(c: &mut Cursor<'_>, s: &Struct, v: i16) -> Result<(), 
         let content = c.take(size)?;
         if let Some(t) = s.tagged.iter().find(|t| t.tag == tag) {
             let mut inner = Cursor::new(content);
-            walk_ty(&mut inner, t.ty, v, true)
+            walk_ty(&mut inner, t.ty, v, true, on)
                 .map_err(|_| WireError::TaggedFieldSize { tag, at })?;
             if inner.remaining() != 0 {
                 return Err(WireError::TaggedFieldSize { tag, at });
@@ -421,10 +463,16 @@ pub(crate) fn walk_tagged(c: &mut Cursor<'_>, s: &Struct, v: i16) -> Result<(), 
     Ok(())
 }
 
-fn walk_struct(c: &mut Cursor<'_>, s: &Struct, v: i16, flexible: bool) -> Result<(), WireError> {
-    walk_fields(c, s, v, flexible)?;
+fn walk_struct(
+    c: &mut Cursor<'_>,
+    s: &Struct,
+    v: i16,
+    flexible: bool,
+    on: OnName<'_>,
+) -> Result<(), WireError> {
+    walk_fields_on(c, s, v, flexible, on)?;
     if flexible {
-        walk_tagged(c, s, v)?;
+        walk_tagged_on(c, s, v, on)?;
     }
     Ok(())
 }
@@ -437,11 +485,21 @@ pub(crate) fn walk_body(
     schema: &Schema,
     v: i16,
 ) -> Result<Option<usize>, WireError> {
+    walk_body_names(c, schema, v, &mut |_| {})
+}
+
+/// [`walk_body`], calling `on` with every topic name ([`Ty::Name`] field) it passes, in place.
+pub(crate) fn walk_body_names(
+    c: &mut Cursor<'_>,
+    schema: &Schema,
+    v: i16,
+    on: OnName<'_>,
+) -> Result<Option<usize>, WireError> {
     let flexible = v >= schema.flexible_from;
-    walk_fields(c, schema.root, v, flexible)?;
+    walk_fields_on(c, schema.root, v, flexible, on)?;
     if flexible {
         let at = c.pos();
-        walk_tagged(c, schema.root, v)?;
+        walk_tagged_on(c, schema.root, v, on)?;
         Ok(Some(at))
     } else {
         Ok(None)

@@ -34,7 +34,7 @@ static PARTITION: Struct = Struct {
 static TOPIC: Struct = Struct {
     fields: &[
         always(I16),                   // error_code
-        always(Ty::Str),               // name
+        always(Ty::Name),              // name
         since(10, UUID),               // topic_id
         since(1, BOOL),                // is_internal
         always(Ty::Array(&PARTITION)), // partitions

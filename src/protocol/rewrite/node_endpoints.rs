@@ -54,7 +54,7 @@ static PRODUCE_PARTITION: Struct = Struct {
 static PRODUCE_TOPIC: Struct = Struct {
     fields: &[
         Field {
-            ty: Ty::Str,
+            ty: Ty::Name,
             min: 0,
             max: 12,
         }, // name
@@ -102,7 +102,7 @@ static FETCH_PARTITION: Struct = Struct {
 static FETCH_TOPIC: Struct = Struct {
     fields: &[
         Field {
-            ty: Ty::Str,
+            ty: Ty::Name,
             min: 0,
             max: 12,
         }, // topic

@@ -24,7 +24,6 @@ const fn plain(fields: &'static [Field]) -> Struct {
 }
 
 /// (api_key, min, max): the versions both schemas of an api key are exact for.
-#[allow(dead_code)] // until the topics module calls it
 pub(crate) const VERSIONS: &[(i16, i16, i16)] = &[
     (0, 3, 12),
     (1, 4, 12),
@@ -41,7 +40,6 @@ pub(crate) const VERSIONS: &[(i16, i16, i16)] = &[
 
 /// Walk schema of the request body of `api_key` (see [`VERSIONS`] for the versions it is exact
 /// for).
-#[allow(dead_code)] // until the topics module calls it
 pub(crate) fn request(api_key: i16) -> Option<&'static Schema> {
     Some(match api_key {
         0 => &PRODUCE_REQUEST,
@@ -61,7 +59,6 @@ pub(crate) fn request(api_key: i16) -> Option<&'static Schema> {
 
 /// Walk schema of the response body of `api_key` (see [`VERSIONS`] for the versions it is exact
 /// for).
-#[allow(dead_code)] // until the topics module calls it
 pub(crate) fn response(api_key: i16) -> Option<&'static Schema> {
     Some(match api_key {
         0 => &PRODUCE_RESPONSE,
@@ -87,7 +84,7 @@ static PRODUCE_REQ_PARTITION: Struct = plain(&[
 ]);
 
 static PRODUCE_REQ_TOPIC: Struct = plain(&[
-    between(0, 12, Ty::Str),                   // name
+    between(0, 12, Ty::Name),                  // name
     since(13, UUID),                           // topic_id
     always(Ty::Array(&PRODUCE_REQ_PARTITION)), // partition_data
 ]);
@@ -138,7 +135,7 @@ static PRODUCE_RESP_PARTITION: Struct = Struct {
 };
 
 static PRODUCE_RESP_TOPIC: Struct = plain(&[
-    between(0, 12, Ty::Str),                    // name
+    between(0, 12, Ty::Name),                   // name
     since(13, UUID),                            // topic_id
     always(Ty::Array(&PRODUCE_RESP_PARTITION)), // partition_responses
 ]);
@@ -178,13 +175,13 @@ static FETCH_REQ_PARTITION: Struct = Struct {
 };
 
 static FETCH_REQ_TOPIC: Struct = plain(&[
-    between(0, 12, Ty::Str),                 // topic
+    between(0, 12, Ty::Name),                // topic
     since(13, UUID),                         // topic_id
     always(Ty::Array(&FETCH_REQ_PARTITION)), // partitions
 ]);
 
 static FETCH_FORGOTTEN: Struct = plain(&[
-    between(7, 12, Ty::Str),      // topic
+    between(7, 12, Ty::Name),     // topic
     since(13, UUID),              // topic_id
     since(7, Ty::ScalarArray(4)), // partitions
 ]);
@@ -256,7 +253,7 @@ static FETCH_RESP_PARTITION: Struct = Struct {
 };
 
 static FETCH_RESP_TOPIC: Struct = plain(&[
-    between(0, 12, Ty::Str),                  // topic
+    between(0, 12, Ty::Name),                 // topic
     since(13, UUID),                          // topic_id
     always(Ty::Array(&FETCH_RESP_PARTITION)), // partitions
 ]);
@@ -289,7 +286,7 @@ static LIST_OFFSETS_REQ_PARTITION: Struct = plain(&[
 ]);
 
 static LIST_OFFSETS_REQ_TOPIC: Struct = plain(&[
-    always(Ty::Str),                                // name
+    always(Ty::Name),                               // name
     always(Ty::Array(&LIST_OFFSETS_REQ_PARTITION)), // partitions
 ]);
 
@@ -315,7 +312,7 @@ static LIST_OFFSETS_RESP_PARTITION: Struct = plain(&[
 ]);
 
 static LIST_OFFSETS_RESP_TOPIC: Struct = plain(&[
-    always(Ty::Str),                                 // name
+    always(Ty::Name),                                // name
     always(Ty::Array(&LIST_OFFSETS_RESP_PARTITION)), // partitions
 ]);
 
@@ -333,8 +330,8 @@ pub(crate) static LIST_OFFSETS_RESPONSE: Schema = Schema {
 // ---- Metadata (3) request; the response is `rewrite::metadata::SCHEMA` ----
 
 static METADATA_REQ_TOPIC: Struct = plain(&[
-    since(10, UUID), // topic_id
-    always(Ty::Str), // name (nullable from v10)
+    since(10, UUID),  // topic_id
+    always(Ty::Name), // name (nullable from v10)
 ]);
 
 static METADATA_REQ_ROOT: Struct = plain(&[
@@ -360,7 +357,7 @@ static OFFSET_COMMIT_REQ_PARTITION: Struct = plain(&[
 ]);
 
 static OFFSET_COMMIT_REQ_TOPIC: Struct = plain(&[
-    always(Ty::Str),                                 // name
+    always(Ty::Name),                                // name
     always(Ty::Array(&OFFSET_COMMIT_REQ_PARTITION)), // partitions
 ]);
 
@@ -382,7 +379,7 @@ pub(crate) static OFFSET_COMMIT_REQUEST: Schema = Schema {
 static OFFSET_COMMIT_RESP_PARTITION: Struct = plain(&[always(I32), always(I16)]); // partition_index, error_code
 
 static OFFSET_COMMIT_RESP_TOPIC: Struct = plain(&[
-    between(0, 9, Ty::Str),                           // name
+    between(0, 9, Ty::Name),                          // name
     since(10, UUID),                                  // topic_id
     always(Ty::Array(&OFFSET_COMMIT_RESP_PARTITION)), // partitions
 ]);
@@ -403,7 +400,7 @@ pub(crate) static OFFSET_COMMIT_RESPONSE: Schema = Schema {
 /// A topic and partition indexes: OffsetFetchRequestTopic (v0-v7) and OffsetFetchRequestTopics
 /// (v8+, whose topic_id no version of kafka-protocol 0.18 encodes).
 static OFFSET_FETCH_REQ_TOPIC: Struct = plain(&[
-    always(Ty::Str),            // name
+    always(Ty::Name),           // name
     always(Ty::ScalarArray(4)), // partition_indexes
 ]);
 
@@ -438,7 +435,7 @@ static OFFSET_FETCH_RESP_PARTITION: Struct = plain(&[
 ]);
 
 static OFFSET_FETCH_RESP_TOPIC: Struct = plain(&[
-    between(0, 9, Ty::Str),                          // name
+    between(0, 9, Ty::Name),                         // name
     since(10, UUID),                                 // topic_id (v8+ struct only)
     always(Ty::Array(&OFFSET_FETCH_RESP_PARTITION)), // partitions
 ]);
@@ -472,7 +469,7 @@ static CREATE_TOPICS_ASSIGNMENT: Struct = plain(&[
 static CREATE_TOPICS_REQ_CONFIG: Struct = plain(&[always(Ty::Str), always(Ty::Str)]); // name, value
 
 static CREATE_TOPICS_REQ_TOPIC: Struct = plain(&[
-    always(Ty::Str),                              // name
+    always(Ty::Name),                             // name
     always(I32),                                  // num_partitions
     always(I16),                                  // replication_factor
     always(Ty::Array(&CREATE_TOPICS_ASSIGNMENT)), // assignments
@@ -501,7 +498,7 @@ static CREATE_TOPICS_RESP_CONFIG: Struct = plain(&[
 
 static CREATE_TOPICS_RESP_TOPIC: Struct = Struct {
     fields: &[
-        always(Ty::Str),                                 // name
+        always(Ty::Name),                                // name
         since(7, UUID),                                  // topic_id
         always(I16),                                     // error_code
         since(1, Ty::Str),                               // error_message
@@ -525,11 +522,11 @@ pub(crate) static CREATE_TOPICS_RESPONSE: Schema = Schema {
 
 // ---- DeleteTopics (20) ----
 
-static DELETE_TOPICS_STATE: Struct = plain(&[always(Ty::Str), always(UUID)]); // name (nullable), topic_id
+static DELETE_TOPICS_STATE: Struct = plain(&[always(Ty::Name), always(UUID)]); // name (nullable), topic_id
 
 static DELETE_TOPICS_REQ_ROOT: Struct = plain(&[
     since(6, Ty::Array(&DELETE_TOPICS_STATE)), // topics
-    between(0, 5, Ty::StrArray),               // topic_names
+    between(0, 5, Ty::NameArray),              // topic_names
     always(I32),                               // timeout_ms
 ]);
 
@@ -540,7 +537,7 @@ pub(crate) static DELETE_TOPICS_REQUEST: Schema = Schema {
 };
 
 static DELETE_TOPICS_RESULT: Struct = plain(&[
-    always(Ty::Str),   // name (nullable from v6)
+    always(Ty::Name),  // name (nullable from v6)
     since(6, UUID),    // topic_id
     always(I16),       // error_code
     since(5, Ty::Str), // error_message
@@ -566,7 +563,7 @@ static OFFSET_FOR_LEADER_REQ_PARTITION: Struct = plain(&[
 ]);
 
 static OFFSET_FOR_LEADER_REQ_TOPIC: Struct = plain(&[
-    always(Ty::Str),                                     // topic
+    always(Ty::Name),                                    // topic
     always(Ty::Array(&OFFSET_FOR_LEADER_REQ_PARTITION)), // partitions
 ]);
 
@@ -589,7 +586,7 @@ static OFFSET_FOR_LEADER_RESP_PARTITION: Struct = plain(&[
 ]);
 
 static OFFSET_FOR_LEADER_RESP_TOPIC: Struct = plain(&[
-    always(Ty::Str),                                      // topic
+    always(Ty::Name),                                     // topic
     always(Ty::Array(&OFFSET_FOR_LEADER_RESP_PARTITION)), // partitions
 ]);
 
@@ -608,7 +605,7 @@ pub(crate) static OFFSET_FOR_LEADER_EPOCH_RESPONSE: Schema = Schema {
 
 static DESCRIBE_CONFIGS_RESOURCE: Struct = plain(&[
     always(I8),           // resource_type
-    always(Ty::Str),      // resource_name
+    always(Ty::Name),     // resource_name
     always(Ty::StrArray), // configuration_keys (nullable)
 ]);
 
@@ -646,7 +643,7 @@ static DESCRIBE_CONFIGS_RESULT: Struct = plain(&[
     always(I16),                                // error_code
     always(Ty::Str),                            // error_message
     always(I8),                                 // resource_type
-    always(Ty::Str),                            // resource_name
+    always(Ty::Name),                           // resource_name
     always(Ty::Array(&DESCRIBE_CONFIGS_ENTRY)), // configs
 ]);
 
@@ -663,9 +660,9 @@ pub(crate) static DESCRIBE_CONFIGS_RESPONSE: Schema = Schema {
 
 // ---- DescribeTopicPartitions (75) ----
 
-static DTP_CURSOR: Struct = plain(&[always(Ty::Str), always(I32)]); // topic_name, partition_index
+static DTP_CURSOR: Struct = plain(&[always(Ty::Name), always(I32)]); // topic_name, partition_index
 
-static DTP_REQ_TOPIC: Struct = plain(&[always(Ty::Str)]); // name
+static DTP_REQ_TOPIC: Struct = plain(&[always(Ty::Name)]); // name
 
 static DTP_REQ_ROOT: Struct = plain(&[
     always(Ty::Array(&DTP_REQ_TOPIC)),  // topics
@@ -693,7 +690,7 @@ static DTP_RESP_PARTITION: Struct = plain(&[
 
 static DTP_RESP_TOPIC: Struct = plain(&[
     always(I16),                            // error_code
-    always(Ty::Str),                        // name (nullable)
+    always(Ty::Name),                       // name (nullable)
     always(UUID),                           // topic_id
     always(BOOL),                           // is_internal
     always(Ty::Array(&DTP_RESP_PARTITION)), // partitions
