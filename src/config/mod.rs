@@ -9,6 +9,7 @@
 
 pub mod policy;
 pub mod reload;
+pub mod topics;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

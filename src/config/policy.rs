@@ -26,6 +26,9 @@ pub struct RawPolicy {
     /// `[[policy.create_topics]]`: create-topic safeguards.
     #[serde(default)]
     pub create_topics: Vec<RawCreateTopicRule>,
+    /// `[policy.topics]`: hidden topics and topic aliases.
+    #[serde(default)]
+    pub topics: super::topics::RawTopics,
 }
 
 /// `{ min = .., max = .. }`, both optional.
@@ -60,7 +63,7 @@ pub struct RawCreateTopicRule {
     pub config_values: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
-fn name_match(
+pub(super) fn name_match(
     m: &Option<RawNameMatch>,
     path: &str,
     errs: &mut Vec<FieldError>,
@@ -457,6 +460,7 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
         quota,
         api_keys,
         create_topics,
+        topics: super::topics::compile(&raw.topics, errs),
     }
 }
 

@@ -54,6 +54,7 @@ pub const KEYS: &[(&str, KeyClass)] = &[
     ("policy.quota", Live),
     ("policy.api_keys", Live),
     ("policy.create_topics", Live),
+    ("policy.topics", Live),
 ];
 
 /// The class of `key` (a dotted path from [`KEYS`]); unknown keys are restart-only.
@@ -156,6 +157,10 @@ pub fn effective(c: &Config) -> BTreeMap<&'static str, Value> {
         (
             "policy.create_topics",
             serde_json::to_value(&c.policy_source.create_topics).unwrap_or(Value::Null),
+        ),
+        (
+            "policy.topics",
+            serde_json::to_value(&c.policy_source.topics).unwrap_or(Value::Null),
         ),
     ])
 }

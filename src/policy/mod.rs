@@ -11,6 +11,8 @@
 //! Implemented rule kinds: produce safeguards ([`ProduceRule`]). Requests no rule is interested
 //! in are never decoded.
 
+pub mod topics;
+
 use std::net::IpAddr;
 
 use regex::Regex;
@@ -331,6 +333,8 @@ pub struct Policy {
     pub quota: Vec<QuotaRule>,
     pub api_keys: Vec<ApiKeyRule>,
     pub create_topics: Vec<CreateTopicRule>,
+    /// Hidden topics and topic aliases.
+    pub topics: topics::TopicMap,
 }
 
 impl Policy {

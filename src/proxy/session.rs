@@ -27,6 +27,7 @@ use crate::protocol::frame::{peek_frame_len as frame_len, FrameError};
 use crate::protocol::header::{self, HeaderError};
 use crate::protocol::produce::{self, ProduceScanError};
 use crate::protocol::rewrite::{self, node_endpoints, RewriteError, Rewritten};
+use crate::protocol::topics;
 use crate::protocol::versions;
 use crate::proxy::inflight::{InFlight, InFlightQueue};
 use crate::proxy::io::{self as pio, Half, ReadBuf, ReadOutcome};
@@ -394,6 +395,11 @@ enum Disposition {
     Forward { expects_response: bool },
     /// Answer locally with this payload; do not forward.
     Local(bytes::Bytes),
+    /// Forward this payload (topic names mapped) instead of the frame.
+    Rewritten {
+        payload: bytes::Bytes,
+        expects_response: bool,
+    },
 }
 
 /// Who a connection is, for quotas (shared by both pumps), and until when it is muted.
@@ -585,6 +591,9 @@ fn dispose(
             });
         }
     }
+    if !policy.topics.is_empty() {
+        check_topic_map_offers(&peek)?;
+    }
     if peek.api_key == API_KEY_CREATE_TOPICS && !policy.create_topics.is_empty() {
         if let Some(d) = check_create_topics(payload, &peek, policy, ctx)? {
             return Ok((peek, d));
@@ -601,7 +610,53 @@ fn dispose(
     } else {
         true
     };
+    if !policy.topics.is_empty() && topics::maps(peek.api_key) {
+        let body =
+            peek.body_offset
+                .ok_or(SessionError::ClientHeader(HeaderError::BodyOffsetUnknown(
+                    peek.api_key,
+                )))?;
+        if let Some(payload) = topics::rewrite_request(
+            peek.api_key,
+            peek.api_version,
+            payload,
+            body,
+            &policy.topics,
+        )
+        .map_err(|e| SessionError::BadRequest(format!("topic names: {e}")))?
+        {
+            return Ok((
+                peek,
+                Disposition::Rewritten {
+                    payload,
+                    expects_response,
+                },
+            ));
+        }
+    }
     Ok((peek, Disposition::Forward { expects_response }))
+}
+
+/// With a topic map, a client may only use the api keys and versions whose topic names Sluice
+/// maps or that carry none ([`topics::offered_versions`]; the others are not in its ApiVersions).
+fn check_topic_map_offers(peek: &header::RequestHeaderPeek) -> Result<(), SessionError> {
+    match topics::offered_versions(peek.api_key) {
+        Some(r) if r.contains(&peek.api_version) => Ok(()),
+        Some(r) => Err(SessionError::UnsupportedVersion {
+            api_key: peek.api_key,
+            api_version: peek.api_version,
+            min: *r.start(),
+            max: *r.end(),
+        }),
+        None => Err(SessionError::PolicyViolation {
+            rule: "policy.topics".into(),
+            reason: format!(
+                "api key {} is not offered with hidden topics or aliases configured: it may \
+                 carry topic names Sluice does not map",
+                peek.api_key
+            ),
+        }),
+    }
 }
 
 /// Applies the api key rules in scope for this client: a forbidden api key is logged and counted,
@@ -762,18 +817,21 @@ async fn request_pump(
             let (peek, disp) = dispose(payload, &cfg.policy, &mut policy_ctx)?;
             metrics.request(peek.api_key, peek.api_version);
             ident.remember(peek.client_id(payload));
+            // Produce bytes count against quotas on the way in (KIP-13): a breach is forwarded
+            // all the same, answered with throttle_time_ms, and the client is muted for the
+            // delay (KIP-219).
+            let mut throttle_ms = 0;
+            if peek.api_key == API_KEY_PRODUCE
+                && !cfg.policy.quota.is_empty()
+                && !matches!(disp, Disposition::Local(_))
+            {
+                let d = charge_quotas(shard, &cfg.policy, ident, Kind::ProduceBytes, len);
+                if !d.is_zero() {
+                    throttle_ms = ident.mute(d);
+                }
+            }
             match disp {
                 Disposition::Forward { expects_response } => {
-                    // Produce bytes count against quotas on the way in (KIP-13): a breach is
-                    // forwarded all the same, answered with throttle_time_ms, and the client is
-                    // muted for the delay (KIP-219).
-                    let mut throttle_ms = 0;
-                    if peek.api_key == API_KEY_PRODUCE && !cfg.policy.quota.is_empty() {
-                        let d = charge_quotas(shard, &cfg.policy, ident, Kind::ProduceBytes, len);
-                        if !d.is_zero() {
-                            throttle_ms = ident.mute(d);
-                        }
-                    }
                     if expects_response {
                         queue.push(InFlight {
                             correlation_id: peek.correlation_id,
@@ -786,6 +844,33 @@ async fn request_pump(
                         });
                     }
                     run += len;
+                }
+                Disposition::Rewritten {
+                    payload: p,
+                    expects_response,
+                } => {
+                    write_run(up_w, cbuf, &mut run, queue, metrics).await?;
+                    cbuf.advance(len);
+                    if expects_response {
+                        queue.push(InFlight {
+                            correlation_id: peek.correlation_id,
+                            api_key: peek.api_key,
+                            api_version: peek.api_version,
+                            local: None,
+                            received_at: read_at,
+                            sent_at: None,
+                            throttle_ms,
+                        });
+                    }
+                    let size = crate::protocol::frame::size_prefix(p.len());
+                    let mut frame = BytesMut::with_capacity(4 + p.len());
+                    frame.put_slice(&size);
+                    frame.put_slice(&p);
+                    up_w.write_all(&frame)
+                        .await
+                        .map_err(SessionError::UpstreamIo)?;
+                    queue.stamp_sent(Instant::now());
+                    metrics.bytes(Direction::UpstreamOut, frame.len());
                 }
                 Disposition::Local(resp) => {
                     write_run(up_w, cbuf, &mut run, queue, metrics).await?;
@@ -966,6 +1051,7 @@ async fn response_pump(
                 answered.push(&e, read_at);
                 throttle_ms = e.throttle_ms;
             }
+            let cfg = shard.config();
             if matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH) {
                 let payload = &mut ubuf[run + 4..run + len];
                 if let Ok(body) = header::response_body_offset(payload, api_key, api_version) {
@@ -976,7 +1062,6 @@ async fn response_pump(
                     }
                     // Fetch bytes count against quotas on the way out; the delay rides on this
                     // response, and the client is muted for it (KIP-219).
-                    let cfg = shard.config();
                     if api_key == API_KEY_FETCH && !cfg.policy.quota.is_empty() {
                         let d = charge_quotas(shard, &cfg.policy, ident, Kind::FetchBytes, len);
                         if !d.is_zero() {
@@ -994,30 +1079,61 @@ async fn response_pump(
                     }
                 }
             }
-            if versions::response_needs_rewrite(api_key, api_version)
-                && !kip951_absent(api_key, api_version, &ubuf[run + 4..run + len])?
-            {
+            let address = versions::response_needs_rewrite(api_key, api_version)
+                && !kip951_absent(api_key, api_version, &ubuf[run + 4..run + len])?;
+            // Topic names clients see otherwise (aliases, hidden topics): found in place first.
+            let names = !cfg.policy.topics.is_empty()
+                && topics::maps(api_key)
+                && topics::response_mentions(
+                    api_key,
+                    api_version,
+                    &ubuf[run + 4..run + len],
+                    &cfg.policy.topics,
+                )
+                .map_err(SessionError::Rewrite)?;
+            if address || names {
                 write_client(client_w, ubuf, &mut run, metrics).await?;
                 let frame = ubuf.take_frame(len);
                 let payload = frame.slice(4..);
-                let mut map = shard.address_map();
-                let mut out =
-                    rewrite::rewrite_response(api_key, api_version, payload.clone(), &mut map)
-                        .map_err(SessionError::Rewrite)?;
-                map.finish();
+                let mut out = Rewritten::Unchanged;
+                if address {
+                    let mut map = shard.address_map();
+                    out =
+                        rewrite::rewrite_response(api_key, api_version, payload.clone(), &mut map)
+                            .map_err(SessionError::Rewrite)?;
+                    map.finish();
+                }
                 if api_key == API_KEY_API_VERSIONS {
-                    // Api keys a policy forbids this client are not advertised to it.
+                    // Api keys a policy forbids this client, and with a topic map the keys whose
+                    // topic names Sluice does not map, are not advertised to it.
                     let hidden = hidden_api_keys(shard, ident);
-                    if !hidden.is_empty() {
-                        let current = match &out {
-                            Rewritten::Replaced(p) => p.clone(),
-                            _ => payload,
+                    let topic_map = !cfg.policy.topics.is_empty();
+                    if !hidden.is_empty() || topic_map {
+                        let offered = |k: i16| {
+                            if hidden.contains(&k) {
+                                None
+                            } else if topic_map {
+                                topics::offered_versions(k)
+                            } else {
+                                Some(i16::MIN..=i16::MAX)
+                            }
                         };
-                        if let Some(p) = rewrite::api_versions_hide(&current, api_version, &hidden)
-                            .map_err(SessionError::Rewrite)?
+                        let current = out.clone().into_payload(payload.clone());
+                        if let Some(p) =
+                            rewrite::api_versions_restrict(&current, api_version, &offered)
+                                .map_err(SessionError::Rewrite)?
                         {
                             out = Rewritten::Replaced(p);
                         }
+                    }
+                }
+                if names {
+                    let current = out.clone().into_payload(payload.clone());
+                    if let Some(p) =
+                        topics::rewrite_response(api_key, api_version, &current, &cfg.policy.topics)
+                            .map_err(SessionError::Rewrite)?
+                    {
+                        out = Rewritten::Replaced(p);
                     }
                 }
                 match out {

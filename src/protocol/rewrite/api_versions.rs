@@ -9,6 +9,8 @@
 //! of a version it does not know: v0 layout, UNSUPPORTED_VERSION, and the ApiVersions range, so the
 //! client retries with a version from that range.
 
+use std::ops::RangeInclusive;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiVersionsResponse;
 
@@ -103,6 +105,25 @@ pub fn hide_api_keys(
     api_version: i16,
     hidden: &[i16],
 ) -> Result<Option<Bytes>, RewriteError> {
+    if hidden.is_empty() {
+        return Ok(None);
+    }
+    restrict_api_keys(payload, api_version, &|k| {
+        (!hidden.contains(&k)).then_some(i16::MIN..=i16::MAX)
+    })
+}
+
+/// Restricts an ApiVersions response payload to what this client is offered: each api key's
+/// range is intersected with `offered(api_key)`, and a key is removed where that is `None` or
+/// the intersection is empty. `Ok(None)` when nothing changes (or an error response).
+///
+/// # Errors
+/// [`RewriteError`] for a response that cannot be decoded or re-encoded.
+pub fn restrict_api_keys(
+    payload: &Bytes,
+    api_version: i16,
+    offered: &dyn Fn(i16) -> Option<RangeInclusive<i16>>,
+) -> Result<Option<Bytes>, RewriteError> {
     let ctx = Ctx {
         api_key: keys::API_VERSIONS,
         api_version,
@@ -111,13 +132,29 @@ pub fn hide_api_keys(
     let error = Cursor::at(payload, body_offset)
         .i16()
         .map_err(|e| ctx.malformed(e))?;
-    if error != 0 || hidden.is_empty() {
+    if error != 0 {
         return Ok(None);
     }
     let mut msg: ApiVersionsResponse = ctx.decode(payload, body_offset, &SCHEMA)?;
-    let before = msg.api_keys.len();
-    msg.api_keys.retain(|k| !hidden.contains(&k.api_key));
-    if msg.api_keys.len() == before {
+    let mut changed = false;
+    msg.api_keys.retain_mut(|k| {
+        let Some(r) = offered(k.api_key) else {
+            changed = true;
+            return false;
+        };
+        let min = k.min_version.max(*r.start());
+        let max = k.max_version.min(*r.end());
+        if (min, max) != (k.min_version, k.max_version) {
+            changed = true;
+        }
+        k.min_version = min;
+        k.max_version = max;
+        min <= max || {
+            changed = true;
+            false
+        }
+    });
+    if !changed {
         return Ok(None);
     }
     ctx.encode(payload, body_offset, &msg).map(Some)
