@@ -11,6 +11,7 @@ pub mod scenario;
 pub mod shutdown;
 pub mod sluice;
 pub mod target;
+pub mod topics;
 
 use std::fs;
 use std::io::{self, Read};

@@ -1414,6 +1414,143 @@ public final class Scenario {
         return String.format("\"acked\":%d,\"failed_sends\":%d", all.size(), failed.get());
     }
 
+    /**
+     * Topic aliases and hidden topics through Sluice ([policy.topics]): --alias A stands for the
+     * upstream topic --upstream U, --hidden H is hidden; --direct is a broker's own bootstrap, used
+     * only to set up and to check from the broker's side. Admin listing shows A, never U or H; A
+     * describes with U's topic id; H describes as unknown; records produced to A are consumed
+     * through A by a group that commits, the committed offsets are listed under A through Sluice
+     * and under U directly, and a direct consumer of U reads the same records; producing to H fails
+     * as for a topic that does not exist.
+     */
+    String topicMap() throws Exception {
+        String alias = opts.get("alias");
+        String upstream = opts.get("upstream");
+        String hidden = opts.get("hidden");
+        String direct = opts.get("direct");
+        check(alias != null && upstream != null && hidden != null && direct != null,
+                "--alias, --upstream, --hidden and --direct are required");
+        int n = intOpt("records", 300);
+        int partitions = 3;
+        String group = "tm-" + runId;
+        Properties dp = common("direct-admin");
+        dp.put("bootstrap.servers", direct);
+        org.apache.kafka.common.Uuid upstreamId;
+        try (Admin d = Admin.create(dp)) {
+            phase("creating topics directly");
+            for (String t : List.of(upstream, hidden)) {
+                try {
+                    d.createTopics(List.of(new NewTopic(t, partitions, (short) 3))).all().get();
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        throw e;
+                    }
+                }
+            }
+            upstreamId = d.describeTopics(List.of(upstream)).allTopicNames().get().get(upstream).topicId();
+        }
+        Set<String> listed;
+        try (Admin a = admin()) {
+            // The alias becomes visible once the broker's metadata has the upstream topic.
+            ensureTopic(a, alias, partitions, (short) 3, Map.of());
+            phase("listing topics through Sluice");
+            listed = a.listTopics().names().get();
+            check(listed.contains(alias), "listTopics through Sluice lacks the alias %s: %s", alias, listed);
+            check(!listed.contains(upstream), "listTopics through Sluice shows the aliased upstream topic %s", upstream);
+            check(!listed.contains(hidden), "listTopics through Sluice shows the hidden topic %s", hidden);
+            for (String t : listed) {
+                check(!t.startsWith("sluice!"), "listTopics shows a reserved name %s", t);
+            }
+            TopicDescription td = a.describeTopics(List.of(alias)).allTopicNames().get().get(alias);
+            check(td.name().equals(alias), "describeTopics(%s) answered for %s", alias, td.name());
+            check(td.topicId().equals(upstreamId), "alias %s has topic id %s, upstream %s has %s", alias,
+                    td.topicId(), upstream, upstreamId);
+            for (String t : List.of(hidden, upstream)) {
+                phase("describing " + t + " through Sluice");
+                try {
+                    a.describeTopics(List.of(t)).allTopicNames().get();
+                    throw new Fail("describeTopics(" + t + ") through Sluice succeeded; it is hidden");
+                } catch (ExecutionException e) {
+                    check(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException,
+                            "describeTopics(%s): %s, expected UnknownTopicOrPartitionException", t, e.getCause());
+                }
+            }
+            phase("describing configs of " + alias);
+            org.apache.kafka.common.config.ConfigResource cr = new org.apache.kafka.common.config.ConfigResource(
+                    org.apache.kafka.common.config.ConfigResource.Type.TOPIC, alias);
+            org.apache.kafka.clients.admin.Config cfg = a.describeConfigs(List.of(cr)).all().get().get(cr);
+            check(cfg != null && cfg.get("cleanup.policy") != null, "describeConfigs(%s): %s", alias, cfg);
+            // DeleteRecords carries topic names Sluice does not map: not offered with a topic map.
+            phase("deleteRecords through Sluice");
+            try {
+                a.deleteRecords(Map.of(new TopicPartition(alias, 0),
+                        org.apache.kafka.clients.admin.RecordsToDelete.beforeOffset(0))).all().get();
+                throw new Fail("deleteRecords through Sluice succeeded; it is not offered with a topic map");
+            } catch (ExecutionException e) {
+                check(e.getCause() instanceof org.apache.kafka.common.errors.UnsupportedVersionException,
+                        "deleteRecords: %s, expected UnsupportedVersionException", e.getCause());
+            }
+        }
+        List<Acked> acked;
+        try (KafkaProducer<String, String> p = producer("producer", props())) {
+            acked = produceAll(p, alias, n, partitions, 0);
+        }
+        List<ConsumerRecord<String, String>> got;
+        try (KafkaConsumer<String, String> c = consumer("consumer", group, props())) {
+            c.subscribe(List.of(alias));
+            got = consumeUntil(c, g -> countOurs(g, runId + "-") >= n);
+            for (ConsumerRecord<String, String> r : got) {
+                check(r.topic().equals(alias), "consumed a record of topic %s", r.topic());
+            }
+            phase("committing");
+            c.commitSync();
+        }
+        verifyExactly(acked, got, "through the alias");
+        long viaSluice = 0;
+        long viaBroker = 0;
+        try (Admin a = admin(); Admin d = Admin.create(dp)) {
+            phase("listing committed offsets");
+            for (Map.Entry<TopicPartition, OffsetAndMetadata> e : a.listConsumerGroupOffsets(group)
+                    .partitionsToOffsetAndMetadata().get().entrySet()) {
+                check(e.getKey().topic().equals(alias), "offsets through Sluice name %s", e.getKey());
+                viaSluice += e.getValue().offset();
+            }
+            for (Map.Entry<TopicPartition, OffsetAndMetadata> e : d.listConsumerGroupOffsets(group)
+                    .partitionsToOffsetAndMetadata().get().entrySet()) {
+                check(e.getKey().topic().equals(upstream), "offsets on the broker name %s", e.getKey());
+                viaBroker += e.getValue().offset();
+            }
+        }
+        check(viaSluice == n && viaBroker == n, "committed offsets sum to %d through Sluice and %d on the broker, produced %d",
+                viaSluice, viaBroker, n);
+        Properties dc = props("bootstrap.servers", direct);
+        List<ConsumerRecord<String, String>> direct_got;
+        try (KafkaConsumer<String, String> c = consumer("direct-consumer", null, dc)) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (int i = 0; i < partitions; i++) {
+                tps.add(new TopicPartition(upstream, i));
+            }
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            direct_got = consumeUntil(c, g -> countOurs(g, runId + "-") >= n);
+        }
+        verifyExactly(acked, direct_got, "upstream topic read directly");
+        phase("producing to the hidden topic");
+        String hiddenError;
+        try (KafkaProducer<String, String> p = producer("hidden-producer", props("max.block.ms", "3000"))) {
+            p.send(new ProducerRecord<>(hidden, "k", "v")).get(10, TimeUnit.SECONDS);
+            throw new Fail("producing to hidden topic " + hidden + " succeeded");
+        } catch (ExecutionException e) {
+            hiddenError = e.getCause().toString();
+        } catch (org.apache.kafka.common.errors.TimeoutException e) {
+            hiddenError = e.toString();
+        }
+        check(hiddenError.contains("not present in metadata") || hiddenError.contains("UnknownTopicOrPartition"),
+                "producing to the hidden topic failed with %s", hiddenError);
+        return String.format("\"records\":%d,\"listed\":%d,\"offsets_via_sluice\":%d,\"offsets_on_broker\":%d,\"hidden_error\":%s",
+                n, listed.size(), viaSluice, viaBroker, jsonString(hiddenError));
+    }
+
     // ----------------------------------------------------------------------------------------------
 
     String run() throws Exception {
@@ -1449,6 +1586,8 @@ public final class Scenario {
                 return createTopicExpect();
             case "consume-rate":
                 return consumeRate();
+            case "topic-map":
+                return topicMap();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }

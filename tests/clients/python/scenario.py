@@ -41,7 +41,7 @@ from confluent_kafka.admin import (
 )
 
 SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional", "leader-change",
-             "produce-expect", "delete-topic-expect", "create-topic-expect")
+             "produce-expect", "delete-topic-expect", "create-topic-expect", "topic-map")
 
 
 class Fail(Exception):
@@ -1121,6 +1121,50 @@ class ArgParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def topic_map(ctx, res):
+    """--topic is an alias of --upstream, --hidden is hidden ([policy.topics]); both upstream topics
+    exist. Metadata lists the alias, never the upstream topic nor the hidden one; the hidden one is
+    unknown when asked for; records produced to the alias are consumed through it by a group that
+    commits, and the committed offsets, read back under the alias, equal its end offsets."""
+    a = ctx.args
+    if not a.upstream or not a.hidden:
+        raise Fail("--upstream and --hidden are required")
+    admin = ctx.admin()
+    partitions = wait_topic_ready(ctx, admin, a.topic)
+    names = set(admin.list_topics(timeout=ctx.remaining(10)).topics)
+    res["listed"] = len(names)
+    if a.topic not in names:
+        raise Fail("metadata lacks the alias %s: %s" % (a.topic, sorted(names)))
+    for t in (a.upstream, a.hidden):
+        if t in names:
+            raise Fail("metadata lists %s, which must be invisible" % t)
+    for t in (a.upstream, a.hidden):
+        md = admin.list_topics(topic=t, timeout=ctx.remaining(10)).topics.get(t)
+        code = md.error.code() if md is not None and md.error is not None else None
+        if code != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise Fail("metadata for %s: %s, expected UNKNOWN_TOPIC_OR_PART" % (t, md and md.error))
+    prod = ctx.producer()
+    want = produce(ctx, prod, a.topic, make_records("tm-" + ctx.run_id, a.records))
+    res["produced"] = len(want)
+    cons = ctx.consumer(**{"group.id": "rdk-tm-" + ctx.run_id})
+    cons.subscribe([a.topic])
+    try:
+        v = Verifier(want)
+        consume_all(ctx, cons, "consumer", v)
+        v.check()
+        res["records"] = len(v.seen)
+        commit_retrying(ctx, cons, "consumer")
+        tps = [TopicPartition(a.topic, p) for p in range(partitions)]
+        committed = cons.committed(tps, timeout=ctx.remaining(15))
+    finally:
+        cons.close()
+    ends = end_offsets(ctx, admin, a.topic, partitions)
+    got = {tp.partition: tp.offset for tp in committed if tp.topic == a.topic}
+    res["committed"] = sum(got.values())
+    if got != ends:
+        raise Fail("committed offsets %s under the alias differ from its end offsets %s" % (got, ends))
+
+
 def main():
     p = ArgParser(prog="scenario.py", description="librdkafka scenario client")
     p.add_argument("scenario", choices=SCENARIOS)
@@ -1142,6 +1186,8 @@ def main():
     p.add_argument("--configs", default="", help="create-topic-expect: topic configs, k=v;k=v")
     p.add_argument("--producer-props", default="", help="produce-expect: producer settings, k=v;k=v")
     p.add_argument("--expect", default="ok", help="produce-expect: ok, or the Kafka error name every record must fail with")
+    p.add_argument("--upstream", default="", help="topic-map: the upstream topic --topic aliases")
+    p.add_argument("--hidden", default="", help="topic-map: a hidden topic")
     p.add_argument("--timeout", type=float, default=60.0, help="overall scenario deadline, seconds")
     p.add_argument("--timeout-ms", type=int, default=0, help="deadline in milliseconds (overrides --timeout)")
     p.add_argument("--verbose", action="store_true")
@@ -1184,6 +1230,7 @@ def main():
         "produce-expect": produce_expect,
         "delete-topic-expect": delete_topic_expect,
         "create-topic-expect": create_topic_expect,
+        "topic-map": topic_map,
     }[args.scenario]
     start = time.monotonic()
     try:
