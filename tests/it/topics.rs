@@ -109,12 +109,17 @@ upstream = "{upstream}"
     );
     assert_eq!(json_field(&line, "committed"), Some("700"), "{line}");
 
-    // Nothing was refused or failed to map on the way.
-    let m = sluice.metrics();
-    assert_eq!(
-        m.sum("sluice_connection_errors_total", &[]),
-        0.0,
-        "{}",
-        sluice.log_tail(100)
-    );
+    // Nothing was refused or failed to map on the way: the only connection errors allowed are
+    // clients vanishing (the scenario processes exit without closing every connection).
+    let errors: Vec<(String, f64)> = sluice
+        .metrics()
+        .samples("sluice_connection_errors_total")
+        .into_iter()
+        .filter(|(labels, v)| {
+            *v > 0.0
+                && !labels.contains("reason=\"client_io\"")
+                && !labels.contains("reason=\"client_closed_in_flight\"")
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{}", sluice.log_tail(100));
 }
