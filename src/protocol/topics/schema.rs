@@ -724,8 +724,9 @@ mod tests {
         *lo..=*hi
     }
 
-    /// Encodes `m` at `v`; the walk must consume exactly all bytes and fail on every strict prefix.
-    fn check<M: Encodable>(schema: &Schema, what: &str, v: i16, m: &M) {
+    /// Encodes `m` at `v`; the walk must consume exactly all bytes and fail on every strict prefix,
+    /// and kafka-protocol must decode exactly those bytes too.
+    fn check<M: Encodable + Decodable>(schema: &Schema, what: &str, v: i16, m: &M) {
         let mut buf = BytesMut::new();
         m.encode(&mut buf, v)
             .unwrap_or_else(|e| panic!("{what} v{v}: encode: {e}"));
@@ -733,6 +734,13 @@ mod tests {
         let mut c = Cursor::new(&wire);
         walk_body(&mut c, schema, v).unwrap_or_else(|e| panic!("{what} v{v}: walk: {e}"));
         assert_eq!(c.pos(), wire.len(), "{what} v{v}: walk stopped early");
+        let mut rest = wire.clone();
+        M::decode(&mut rest, v).unwrap_or_else(|e| panic!("{what} v{v}: decode: {e}"));
+        assert!(
+            rest.is_empty(),
+            "{what} v{v}: decoder left {} bytes",
+            rest.len()
+        );
         for n in 0..wire.len() {
             let r = walk_body(&mut Cursor::new(&wire[..n]), schema, v);
             assert!(
@@ -964,6 +972,43 @@ mod tests {
                 m.with_include_topic_authorized_operations(true)
             });
             check(request(3).unwrap(), "MetadataRequest", v, &m);
+        }
+    }
+
+    #[test]
+    fn metadata_response_all_versions() {
+        use metadata_response::*;
+        for v in versions(3) {
+            let p = MetadataResponsePartition::default()
+                .with_partition_index(3)
+                .with_leader_id(BrokerId(1))
+                .with_leader_epoch(5)
+                .with_replica_nodes(vec![BrokerId(1), BrokerId(2)])
+                .with_isr_nodes(vec![BrokerId(1)])
+                .with_offline_replicas(vec![BrokerId(2)]);
+            let t = MetadataResponseTopic::default()
+                .with_name(Some(topic()))
+                .with_topic_id(uuid!())
+                .with_is_internal(true)
+                .with_partitions(vec![p]);
+            let t = when(t, v >= 8, |t| t.with_topic_authorized_operations(42));
+            let b = MetadataResponseBroker::default()
+                .with_node_id(BrokerId(1))
+                .with_host(s("broker-1"))
+                .with_port(9092)
+                .with_rack(Some(s("rack")));
+            let m = MetadataResponse::default()
+                .with_throttle_time_ms(9)
+                .with_brokers(vec![b])
+                .with_cluster_id(Some(s("cluster")))
+                .with_controller_id(BrokerId(1))
+                .with_topics(vec![t])
+                .with_error_code(0)
+                .with_unknown_tagged_field(UNKNOWN_TAG, unknown());
+            let m = when(m, (8..=10).contains(&v), |m| {
+                m.with_cluster_authorized_operations(7)
+            });
+            check(response(3).unwrap(), "MetadataResponse", v, &m);
         }
     }
 
