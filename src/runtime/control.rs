@@ -639,13 +639,15 @@ impl ControlPlane {
 }
 
 /// Binds `addr` with `SO_REUSEPORT` and closes it at once.
-fn test_bind(addr: SocketAddr) -> std::io::Result<()> {
+/// Whether `addr` is free: binds it WITHOUT `SO_REUSEPORT`, so the probe fails while any socket
+/// holds the port, including another Sluice's shards (whose `SO_REUSEPORT` binds would otherwise
+/// share the port silently with ours) and this process's own listeners.
+pub(super) fn test_bind(addr: SocketAddr) -> std::io::Result<()> {
     let s = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
         None,
     )?;
-    s.set_reuse_port(true)?;
     s.set_reuse_address(true)?;
     s.bind(&addr.into())
 }

@@ -49,6 +49,14 @@ pub enum RuntimeError {
         addr: String,
         reason: String,
     },
+    /// A port is held by another socket (possibly another Sluice, which `SO_REUSEPORT` would let
+    /// share it).
+    #[error("{key}: cannot listen on {addr}: {reason} (is another Sluice running?)")]
+    PortInUse {
+        key: &'static str,
+        addr: String,
+        reason: String,
+    },
     /// Installing the signal handlers failed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -98,6 +106,15 @@ pub fn run(
         }
         None => None,
     };
+
+    // Shards bind with SO_REUSEPORT, which would silently share the port with another process
+    // doing the same (a second Sluice): an exclusive probe first.
+    let bootstrap = std::net::SocketAddr::new(config.bind_address, config.bootstrap_port);
+    control::test_bind(bootstrap).map_err(|e| RuntimeError::PortInUse {
+        key: "listener.bootstrap_port",
+        addr: bootstrap.to_string(),
+        reason: e.to_string(),
+    })?;
 
     let mesh: MeshBuilder<ControlMsg, _> = MeshBuilder::full(config.shards + 1, 1024);
     {

@@ -256,3 +256,61 @@ fn upstream_closing_mid_response_closes_only_that_client() {
     assert!(sluice.stop(), "sluice exits on SIGTERM");
     drop(handle);
 }
+
+/// Shards bind with SO_REUSEPORT, so a second Sluice (or anything else binding with
+/// SO_REUSEPORT) on the same bootstrap port would silently share it. Start-up probes the port
+/// exclusively and stops, naming the field, before anything listens.
+#[test]
+fn a_port_held_by_another_reuseport_socket_stops_start_up() {
+    let port = free_ports(1)[0];
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let holder =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    holder.set_reuse_port(true).expect("SO_REUSEPORT");
+    holder.bind(&addr.into()).expect("bind");
+    holder.listen(16).expect("listen");
+
+    let dir = super::temp_dir("sluice-port-held");
+    let cfg = SluiceConfig {
+        shards: 1,
+        bootstrap_port: port,
+        broker_port_base: free_ports(1)[0],
+        upstream: vec!["127.0.0.1:1".into()],
+        log_level: "info".into(),
+        admin_port: None,
+        extra: String::new(),
+    };
+    let path = dir.join("sluice.toml");
+    std::fs::write(&path, cfg.to_toml()).expect("write config");
+    let mut child = std::process::Command::new(super::sluice::binary())
+        .arg("--config")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sluice");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sluice kept running on a port another socket holds");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("listener.bootstrap_port") && stderr.contains("another Sluice"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
