@@ -31,6 +31,7 @@ use crate::protocol::versions;
 use crate::proxy::inflight::{InFlight, InFlightQueue};
 use crate::proxy::io::{self as pio, Half, ReadBuf, ReadOutcome};
 use crate::proxy::listener::Target;
+use crate::proxy::safeguards;
 use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
 use crate::quota::{self, Kind};
@@ -40,6 +41,9 @@ const API_KEY_PRODUCE: i16 = 0;
 const API_KEY_FETCH: i16 = 1;
 const API_KEY_API_VERSIONS: i16 = 18;
 const API_KEY_CREATE_TOPICS: i16 = 19;
+const API_KEY_DELETE_RECORDS: i16 = 21;
+const API_KEY_ALTER_CONFIGS: i16 = 33;
+const API_KEY_INCREMENTAL_ALTER_CONFIGS: i16 = 44;
 
 /// Why a session ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -389,7 +393,7 @@ async fn connect_upstream(
 }
 
 /// What to do with one request frame.
-enum Disposition {
+pub(super) enum Disposition {
     /// Forward; push an in-flight entry if a response is expected.
     Forward { expects_response: bool },
     /// Answer locally with this payload; do not forward.
@@ -496,7 +500,7 @@ fn charge_quotas(
 }
 
 /// Who sent a request: its header's client id and the connection's source address.
-fn request_identity<'a>(
+pub(super) fn request_identity<'a>(
     payload: &'a [u8],
     peek: &header::RequestHeaderPeek,
     source: Option<std::net::IpAddr>,
@@ -509,35 +513,38 @@ fn request_identity<'a>(
     }
 }
 
-/// The api keys that reject rules forbid this connection (hidden from its ApiVersions).
-fn hidden_api_keys(shard: &Shard, ident: &SessionIdentity) -> Vec<i16> {
+/// The api keys that reject rules forbid this connection (hidden from its ApiVersions) and the
+/// version caps rules need (see [`safeguards::api_versions_restrictions`]).
+fn api_versions_restrictions(
+    shard: &Shard,
+    ident: &SessionIdentity,
+) -> (Vec<i16>, Vec<(i16, i16)>) {
     let cfg = shard.config();
-    if cfg.policy.api_keys.is_empty() {
-        return Vec::new();
+    let p = &cfg.policy;
+    if p.api_keys.is_empty() && p.read_only.is_empty() && p.topic_configs.is_empty() {
+        return (Vec::new(), Vec::new());
     }
     let client_id = ident.client_id.borrow();
     let id = Identity {
         client_id: client_id.as_deref(),
         source: ident.source,
     };
-    cfg.policy
-        .api_key_rules(&id)
-        .filter(|r| r.action == Action::Reject)
-        .flat_map(|r| r.forbidden.iter().copied())
-        .collect()
+    safeguards::api_versions_restrictions(p, &id)
 }
 
 /// Policy context of one connection: who it is, and which rules were already logged for it (a
 /// violation is logged at warn once per connection and rule, then at debug; every one is counted).
-struct PolicyCtx<'a> {
+pub(super) struct PolicyCtx<'a> {
     shard: &'a Shard,
     conn_id: u64,
-    source: Option<std::net::IpAddr>,
+    pub(super) source: Option<std::net::IpAddr>,
     logged: Vec<String>,
+    /// The client id rules' verdict on this connection's client id.
+    pub(super) client_id_verdict: safeguards::ClientIdVerdict,
 }
 
 impl PolicyCtx<'_> {
-    fn log(&mut self, rule: &str, action: Action, reason: &str, api_key: i16) {
+    pub(super) fn log(&mut self, rule: &str, action: Action, reason: &str, api_key: i16) {
         let first = !self.logged.iter().any(|r| r == rule);
         if first {
             self.logged.push(rule.to_string());
@@ -585,13 +592,38 @@ fn dispose(
             });
         }
     }
-    if peek.api_key == API_KEY_CREATE_TOPICS && !policy.create_topics.is_empty() {
-        if let Some(d) = check_create_topics(payload, &peek, policy, ctx)? {
+    if !policy.client_ids.is_empty() {
+        if let Some(d) = safeguards::check_client_id(payload, &peek, policy, ctx)? {
             return Ok((peek, d));
         }
     }
+    let checked = match peek.api_key {
+        API_KEY_CREATE_TOPICS
+            if !policy.create_topics.is_empty() || !policy.topic_configs.is_empty() =>
+        {
+            check_create_topics(payload, &peek, policy, ctx)?
+        }
+        API_KEY_DELETE_RECORDS if !policy.read_only.is_empty() => {
+            safeguards::check_delete_records(payload, &peek, policy, ctx)?
+        }
+        API_KEY_ALTER_CONFIGS | API_KEY_INCREMENTAL_ALTER_CONFIGS
+            if !policy.topic_configs.is_empty() =>
+        {
+            safeguards::check_alter_configs(payload, &peek, policy, ctx)?
+        }
+        _ => None,
+    };
+    if let Some(d) = checked {
+        return Ok((peek, d));
+    }
     let expects_response = if peek.api_key == API_KEY_PRODUCE {
         let acks = header::produce_acks(payload, &peek).map_err(SessionError::ClientHeader)?;
+        if !policy.read_only.is_empty() {
+            if let Some(d) = safeguards::check_read_only_produce(payload, &peek, acks, policy, ctx)?
+            {
+                return Ok((peek, d));
+            }
+        }
         if !policy.produce.is_empty() {
             if let Some(d) = check_produce(payload, &peek, acks, policy, ctx)? {
                 return Ok((peek, d));
@@ -640,7 +672,9 @@ fn check_create_topics(
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
     let id = request_identity(payload, peek, ctx.source);
-    if policy.create_topic_rules(&id).next().is_none() {
+    if policy.create_topic_rules(&id).next().is_none()
+        && policy.topic_config_rules(&id).next().is_none()
+    {
         return Ok(None);
     }
     let body =
@@ -658,6 +692,24 @@ fn check_create_topics(
             let Some(reason) = rule.violation(t) else {
                 continue;
             };
+            ctx.log(&rule.name, rule.action, &reason, peek.api_key);
+            if rule.action == Action::Reject && messages[i].is_empty() {
+                messages[i] = format!("rejected by Sluice policy {}: {reason}", rule.name);
+                rejected.get_or_insert_with(|| rule.name.clone());
+            }
+        }
+    }
+    // Topic-config rules check the configs a new topic is created with, as they check changes.
+    for rule in policy.topic_config_rules(&id) {
+        for (i, t) in specs.iter().enumerate() {
+            let Some(reason) = t
+                .configs
+                .iter()
+                .find_map(|(k, v)| rule.violation(&t.name, k, v.as_deref()))
+            else {
+                continue;
+            };
+            let reason = format!("topic {}: {reason}", t.name);
             ctx.log(&rule.name, rule.action, &reason, peek.api_key);
             if rule.action == Action::Reject && messages[i].is_empty() {
                 messages[i] = format!("rejected by Sluice policy {}: {reason}", rule.name);
@@ -747,6 +799,7 @@ async fn request_pump(
         conn_id,
         source: ident.source,
         logged: Vec::new(),
+        client_id_verdict: safeguards::ClientIdVerdict::default(),
     };
     // Frames already buffered before the first read (the first request) arrived about now.
     let mut read_at = Instant::now();
@@ -1006,15 +1059,17 @@ async fn response_pump(
                         .map_err(SessionError::Rewrite)?;
                 map.finish();
                 if api_key == API_KEY_API_VERSIONS {
-                    // Api keys a policy forbids this client are not advertised to it.
-                    let hidden = hidden_api_keys(shard, ident);
-                    if !hidden.is_empty() {
+                    // Api keys a policy forbids this client are not advertised to it, and
+                    // versions a policy cannot check are capped.
+                    let (hidden, caps) = api_versions_restrictions(shard, ident);
+                    if !hidden.is_empty() || !caps.is_empty() {
                         let current = match &out {
                             Rewritten::Replaced(p) => p.clone(),
                             _ => payload,
                         };
-                        if let Some(p) = rewrite::api_versions_hide(&current, api_version, &hidden)
-                            .map_err(SessionError::Rewrite)?
+                        if let Some(p) =
+                            rewrite::api_versions_restrict(&current, api_version, &hidden, &caps)
+                                .map_err(SessionError::Rewrite)?
                         {
                             out = Rewritten::Replaced(p);
                         }

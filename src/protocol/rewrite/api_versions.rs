@@ -103,6 +103,23 @@ pub fn hide_api_keys(
     api_version: i16,
     hidden: &[i16],
 ) -> Result<Option<Bytes>, RewriteError> {
+    restrict_api_keys(payload, api_version, hidden, &[])
+}
+
+/// Removes `hidden` api keys from an ApiVersions response payload and lowers the highest version
+/// of each `(api key, max)` in `caps` to `max` (a policy needs a field an older version has:
+/// Produce v13 names topics by id, so read-only topic rules cap Produce at v12; a key whose range
+/// no longer overlaps is removed). `Ok(None)` when nothing changes (nothing listed, or an error
+/// response).
+///
+/// # Errors
+/// [`RewriteError`] for a response that cannot be decoded or re-encoded.
+pub fn restrict_api_keys(
+    payload: &Bytes,
+    api_version: i16,
+    hidden: &[i16],
+    caps: &[(i16, i16)],
+) -> Result<Option<Bytes>, RewriteError> {
     let ctx = Ctx {
         api_key: keys::API_VERSIONS,
         api_version,
@@ -111,16 +128,51 @@ pub fn hide_api_keys(
     let error = Cursor::at(payload, body_offset)
         .i16()
         .map_err(|e| ctx.malformed(e))?;
-    if error != 0 || hidden.is_empty() {
+    if error != 0 || (hidden.is_empty() && caps.is_empty()) {
         return Ok(None);
     }
     let mut msg: ApiVersionsResponse = ctx.decode(payload, body_offset, &SCHEMA)?;
-    let before = msg.api_keys.len();
-    msg.api_keys.retain(|k| !hidden.contains(&k.api_key));
-    if msg.api_keys.len() == before {
+    let mut changed = false;
+    msg.api_keys.retain_mut(|k| {
+        if hidden.contains(&k.api_key) {
+            changed = true;
+            return false;
+        }
+        for (key, max) in caps {
+            if *key == k.api_key && k.max_version > *max {
+                k.max_version = *max;
+                changed = true;
+            }
+        }
+        k.min_version <= k.max_version
+    });
+    if !changed {
         return Ok(None);
     }
     ctx.encode(payload, body_offset, &msg).map(Some)
+}
+
+/// Local answer to an ApiVersions request from a client a policy refuses (a client id rule):
+/// an ApiVersionsResponse of the request's `version` (header v0, KIP-511) with `error_code`
+/// (`POLICY_VIOLATION`, 44) and no api keys. The Java client logs "Received error
+/// POLICY_VIOLATION from node ... Disconnecting." and disconnects. Returns the payload without
+/// size prefix.
+///
+/// # Errors
+/// When the response cannot be encoded (a version kafka-protocol does not know).
+pub fn api_versions_error(
+    correlation_id: i32,
+    version: i16,
+    error_code: i16,
+) -> Result<Bytes, String> {
+    use kafka_protocol::protocol::Encodable;
+    let mut out = BytesMut::new();
+    out.put_i32(correlation_id); // response header v0, always
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .encode(&mut out, version)
+        .map_err(|e| e.to_string())?;
+    Ok(out.freeze())
 }
 
 /// Local answer to an ApiVersions request whose version Sluice cannot decode: an
@@ -174,6 +226,45 @@ mod tests {
             assert_eq!(ks, vec![0, 18], "v{v}");
             assert!(super::hide_api_keys(&payload, v, &[77]).unwrap().is_none());
             assert!(super::hide_api_keys(&payload, v, &[]).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn caps_lower_max_versions() {
+        for v in ApiVersionsResponse::VERSIONS.min..=ApiVersionsResponse::VERSIONS.max {
+            let orig = ApiVersionsResponse::default().with_api_keys(vec![
+                key(0, 3, 13),
+                key(20, 0, 6),
+                key(18, 0, 4),
+            ]);
+            let payload = response(ApiKey::ApiVersions, v, 3, &orig);
+            let out = super::restrict_api_keys(&payload, v, &[20], &[(0, 12)])
+                .unwrap()
+                .expect("changed");
+            let got: ApiVersionsResponse = decode(ApiKey::ApiVersions, v, &payload, &out);
+            assert_eq!(got.api_keys, vec![key(0, 3, 12), key(18, 0, 4)], "v{v}");
+            // A cap below the min removes the key; a cap above the max changes nothing.
+            let out = super::restrict_api_keys(&payload, v, &[], &[(0, 2)])
+                .unwrap()
+                .expect("changed");
+            let got: ApiVersionsResponse = decode(ApiKey::ApiVersions, v, &payload, &out);
+            assert_eq!(got.api_keys, vec![key(20, 0, 6), key(18, 0, 4)], "v{v}");
+            assert!(super::restrict_api_keys(&payload, v, &[], &[(0, 13)])
+                .unwrap()
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn error_answer_in_every_version() {
+        for v in ApiVersionsResponse::VERSIONS.min..=ApiVersionsResponse::VERSIONS.max {
+            let p = super::api_versions_error(5, v, 44).unwrap();
+            assert_eq!(crate::protocol::header::response_correlation_id(&p), Ok(5));
+            let mut body = p.slice(4..);
+            let m = ApiVersionsResponse::decode(&mut body, v).unwrap();
+            assert_eq!(m.error_code, 44, "v{v}");
+            assert!(m.api_keys.is_empty());
+            assert!(body.is_empty());
         }
     }
 

@@ -34,7 +34,10 @@ use super::header::{response_body_offset, HeaderError};
 use super::versions::{decodable_versions, keys};
 use super::wire::{walk_body, Cursor, Schema, WireError};
 
-pub use api_versions::{api_versions_unsupported, hide_api_keys as api_versions_hide};
+pub use api_versions::{
+    api_versions_error, api_versions_unsupported, hide_api_keys as api_versions_hide,
+    restrict_api_keys as api_versions_restrict,
+};
 
 /// Maps an upstream broker endpoint to the client-facing endpoint of Sluice; implementors record
 /// the upstream address (topology discovery).
