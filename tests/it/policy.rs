@@ -605,6 +605,78 @@ topics = [{ regex = "^it-ledger-" }]
         &unique_name("it-orders-rdk"),
         &["--expect", "ok"],
     );
+
+    // One Produce request for a read-only topic and another (clients batch per broker, so this
+    // happens when both have a leader on one broker): answered whole, nothing written; the
+    // other topic gets POLICY_VIOLATION saying why. Sent raw, as no client can be made to do it
+    // on purpose.
+    let resp = raw_produce(&sluice.bootstrap(), &["it-audit-x", "it-orders-x"]);
+    let codes: Vec<(String, i16, String)> = resp
+        .responses
+        .iter()
+        .map(|t| {
+            let p = &t.partition_responses[0];
+            (
+                t.name.0.to_string(),
+                p.error_code,
+                p.error_message.as_deref().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(codes[0].0, "it-audit-x");
+    assert_eq!(codes[0].1, 29, "{codes:?}");
+    assert!(codes[0].2.contains("audit-read-only"), "{codes:?}");
+    assert_eq!(codes[1].1, 44, "{codes:?}");
+    assert!(
+        codes[1]
+            .2
+            .contains("not written: topic it-audit-x of the same request is read-only"),
+        "{codes:?}"
+    );
+}
+
+/// Sends one Produce v9 request (acks=all, an empty record set per topic) for `topics` to
+/// `addr` and returns the response.
+fn raw_produce(addr: &str, topics: &[&str]) -> kafka_protocol::messages::ProduceResponse {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiKey, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    const V: i16 = 9;
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(
+            topics
+                .iter()
+                .map(|t| {
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                        .with_partition_data(vec![PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(bytes::Bytes::new()))])
+                })
+                .collect(),
+        );
+    let mut body = bytes::BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(V)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("sluice-it-raw")))
+        .encode(&mut body, ApiKey::Produce.request_header_version(V))
+        .expect("header");
+    req.encode(&mut body, V).expect("request");
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    let mut s = connect(addr);
+    s.write_all(&frame).expect("write");
+    let mut p = bytes::Bytes::from(read_frame(&mut s).expect("Produce response"));
+    let h = ResponseHeader::decode(&mut p, ApiKey::Produce.response_header_version(V))
+        .expect("response header");
+    assert_eq!(h.correlation_id, 7);
+    ProduceResponse::decode(&mut p, V).expect("Produce response")
 }
 
 /// Topic-config safeguards: IncrementalAlterConfigs, AlterConfigs and the configs of CreateTopics
