@@ -66,7 +66,7 @@ pub(super) fn check_client_id(
             let Some(reason) = rule.violation(client_id) else {
                 continue;
             };
-            ctx.log(&rule.name, rule.action, &reason, peek.api_key);
+            ctx.log_client_id(&rule.name, rule.action, &reason, peek.api_key, client_id);
             if rule.action == Action::Reject && reject.is_none() {
                 reject = Some((rule.name.clone(), reason));
             }

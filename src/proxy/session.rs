@@ -546,8 +546,30 @@ pub(super) struct PolicyCtx<'a> {
 impl PolicyCtx<'_> {
     pub(super) fn log(&mut self, rule: &str, action: Action, reason: &str, api_key: i16) {
         let first = !self.logged.iter().any(|r| r == rule);
-        if first {
-            self.logged.push(rule.to_string());
+        self.log_at(rule, action, reason, api_key, first);
+    }
+
+    /// As [`Self::log`] for a client id rule: at warn once a minute per shard, rule and client
+    /// id (a refused client reconnects again and again), else at debug; always counted.
+    pub(super) fn log_client_id(
+        &mut self,
+        rule: &str,
+        action: Action,
+        reason: &str,
+        api_key: i16,
+        client_id: Option<&str>,
+    ) {
+        let warn = self
+            .shard
+            .warn_client_id_once(rule, client_id.unwrap_or(""));
+        self.log_at(rule, action, reason, api_key, warn);
+    }
+
+    fn log_at(&mut self, rule: &str, action: Action, reason: &str, api_key: i16, warn: bool) {
+        if warn {
+            if !self.logged.iter().any(|r| r == rule) {
+                self.logged.push(rule.to_string());
+            }
             tracing::warn!(shard = self.shard.id, conn_id = self.conn_id, peer = ?self.source,
                 rule, action = action.label(), api_key, reason, "policy violation");
         } else {
