@@ -633,6 +633,32 @@ topics = [{ regex = "^it-ledger-" }]
             .contains("not written: topic it-audit-x of the same request is read-only"),
         "{codes:?}"
     );
+
+    // Live reload: an invalid rule is refused with its dotted path and changes nothing; a valid
+    // one applies to the next connections.
+    let append = |text: &str| {
+        let path = sluice.config_path();
+        let mut cfg = std::fs::read_to_string(path).expect("read config");
+        cfg.push_str(text);
+        std::fs::write(path, cfg).expect("write config");
+    };
+    let original = std::fs::read_to_string(sluice.config_path()).expect("read config");
+    append("\n[[policy.read_only_topics]]\nname = \"frozen\"\n");
+    let (status, body) = sluice.admin("POST", "/reload", "", None);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("policy.read_only_topics[2].topics: is required"),
+        "{body}"
+    );
+    std::fs::write(sluice.config_path(), &original).expect("write config");
+    let orders = unique_name("it-orders");
+    java_produce(&orders, "ok", "");
+    append("\n[[policy.read_only_topics]]\nname = \"frozen\"\ntopics = [{ prefix = \"it-orders-\" }]\n");
+    let (status, body) = sluice.admin("POST", "/reload", "", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("policy.read_only_topics"), "{body}");
+    java_produce(&orders, "TopicAuthorizationException", &orders);
+    assert!(violations("frozen", "reject") >= 1.0);
 }
 
 /// Sends one Produce v9 request (acks=all, an empty record set per topic) for `topics` to

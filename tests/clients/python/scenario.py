@@ -976,8 +976,21 @@ def delete_records_expect(ctx, res):
     a = ctx.args
     admin = ctx.admin()
     ensure_topic(ctx, admin, a.topic)
-    fut = admin.delete_records([TopicPartition(a.topic, 0, 0)], request_timeout=ctx.remaining(15))
-    fut = list(fut.values())[0]
+    # librdkafka's admin client may route the request by metadata older than the new topic's
+    # leadership: retry what a broker calls retriable (a new topic settling), then judge.
+    settling = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.UNKNOWN_TOPIC_OR_PART)
+    for _ in range(20):
+        fut = admin.delete_records([TopicPartition(a.topic, 0, 0)], request_timeout=ctx.remaining(15))
+        fut = list(fut.values())[0]
+        try:
+            fut.result(timeout=ctx.remaining(20))
+            break
+        except KafkaException as e:
+            if e.args[0].code() not in settling or e.args[0].name() == a.expect:
+                break
+            log("delete_records: %s, retrying" % e.args[0])
+            time.sleep(0.5)
     expect_outcome(ctx, res, "delete_records", fut)
 
 
