@@ -7,12 +7,15 @@
 //! rule's error code and message, the others `POLICY_VIOLATION` with a message saying they were
 //! not applied because another resource of the request was rejected.
 
+use std::sync::{Arc, Weak};
+
 use crate::policy::{Action, Identity, Policy};
 use crate::protocol::alter_configs::{self, RESOURCE_TOPIC};
 use crate::protocol::delete_records;
 use crate::protocol::header::{self, HeaderError};
 use crate::protocol::produce::{self, POLICY_VIOLATION, TOPIC_AUTHORIZATION_FAILED};
 use crate::protocol::rewrite;
+use crate::protocol::versions::keys;
 
 use super::session::{Disposition, PolicyCtx, SessionError};
 
@@ -31,8 +34,9 @@ fn body_offset(peek: &header::RequestHeaderPeek) -> Result<usize, SessionError> 
 /// rules run once per (policy, client id), not per request.
 #[derive(Default)]
 pub(super) struct ClientIdVerdict {
-    /// The policy (its address) and client id the verdict is for.
-    key: Option<(usize, Option<String>)>,
+    /// The policy and client id the verdict is for (a `Weak` keeps the policy's allocation, so
+    /// a reloaded policy can never be mistaken for it).
+    key: Option<(Weak<Policy>, Option<String>)>,
     /// The reject rule violated and why; `None`: the client may pass.
     reject: Option<(String, String)>,
 }
@@ -44,18 +48,15 @@ pub(super) struct ClientIdVerdict {
 pub(super) fn check_client_id(
     payload: &[u8],
     peek: &header::RequestHeaderPeek,
-    policy: &Policy,
+    policy: &Arc<Policy>,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
     let client_id = peek
         .client_id(payload)
         .and_then(|b| std::str::from_utf8(b).ok());
-    let policy_id = std::ptr::from_ref(policy) as usize;
-    let fresh = ctx
-        .client_id_verdict
-        .key
-        .as_ref()
-        .is_some_and(|(p, c)| *p == policy_id && c.as_deref() == client_id);
+    let fresh = ctx.client_id_verdict.key.as_ref().is_some_and(|(p, c)| {
+        std::ptr::eq(p.as_ptr(), Arc::as_ptr(policy)) && c.as_deref() == client_id
+    });
     if !fresh {
         let id = Identity {
             client_id,
@@ -72,14 +73,14 @@ pub(super) fn check_client_id(
             }
         }
         ctx.client_id_verdict = ClientIdVerdict {
-            key: Some((policy_id, client_id.map(str::to_string))),
+            key: Some((Arc::downgrade(policy), client_id.map(str::to_string))),
             reject,
         };
     }
     let Some((rule, reason)) = &ctx.client_id_verdict.reject else {
         return Ok(None);
     };
-    if peek.api_key == crate::protocol::versions::keys::API_VERSIONS {
+    if peek.api_key == keys::API_VERSIONS {
         return rewrite::api_versions_error(
             peek.correlation_id,
             peek.api_version,
@@ -297,7 +298,7 @@ pub(super) fn api_versions_restrictions(
         .collect();
     let mut caps = Vec::new();
     if policy.read_only_rules(id).next().is_some() {
-        caps.push((produce_key(), PRODUCE_MAX_WITH_READ_ONLY));
+        caps.push((keys::PRODUCE, PRODUCE_MAX_WITH_READ_ONLY));
         caps.push((
             delete_records::DELETE_RECORDS,
             DeleteRecordsRequest::VERSIONS.max,
@@ -314,8 +315,4 @@ pub(super) fn api_versions_restrictions(
         ));
     }
     (hidden, caps)
-}
-
-fn produce_key() -> i16 {
-    crate::protocol::versions::keys::PRODUCE
 }

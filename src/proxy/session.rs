@@ -589,7 +589,7 @@ impl PolicyCtx<'_> {
 
 fn dispose(
     payload: &[u8],
-    policy: &Policy,
+    policy: &std::sync::Arc<Policy>,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<(header::RequestHeaderPeek, Disposition), SessionError> {
     let peek = header::peek_request_header(payload).map_err(SessionError::ClientHeader)?;
