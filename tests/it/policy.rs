@@ -750,6 +750,33 @@ config_values = { "cleanup.policy" = ["delete"] }
     assert!(java("cleanup.policy=compact", bad).contains("cleanup.policy=compact"));
     assert!(java("unclean.leader.election.enable=true", bad).contains("may not be set"));
     assert!(violations() >= 3.0);
+    // KIP-339 APPEND to a list config is checked like a set.
+    let line = JavaScenario::new("alter-config-expect", &sluice.bootstrap())
+        .arg("topic", unique_name("it-cfg"))
+        .arg("op", "APPEND")
+        .arg("configs", "cleanup.policy=compact")
+        .arg("expect", bad)
+        .run()
+        .assert_ok()
+        .to_string();
+    assert!(line.contains("cleanup.policy=compact"), "{line}");
+    // One request for a violating and a compliant topic is answered whole: the compliant one
+    // is not applied either, and says why.
+    let line = JavaScenario::new("alter-config-expect", &sluice.bootstrap())
+        .arg("topic", unique_name("it-cfg"))
+        .arg("configs", "retention.ms=1000")
+        .arg("expect", bad)
+        .arg("also-topic", unique_name("it-cfg-fine"))
+        .arg("also-configs", "retention.ms=7200000")
+        .arg("also-expect", bad)
+        .arg(
+            "also-message",
+            "not applied: another resource of the request violates Sluice policy retention-bounds",
+        )
+        .run()
+        .assert_ok()
+        .to_string();
+    eprintln!("[it] two resources, one violating: {line}");
     // Topics outside topic_name are not checked.
     JavaScenario::new("alter-config-expect", &sluice.bootstrap())
         .arg("topic", unique_name("other-cfg"))

@@ -1109,6 +1109,8 @@ public final class Scenario {
     String alterConfigExpect() throws Exception {
         String topic = topic();
         String expect = opt("expect", "ok");
+        org.apache.kafka.clients.admin.AlterConfigOp.OpType opType =
+                org.apache.kafka.clients.admin.AlterConfigOp.OpType.valueOf(opt("op", "SET"));
         List<org.apache.kafka.clients.admin.AlterConfigOp> ops = new ArrayList<>();
         Map<String, String> want = new TreeMap<>();
         for (String kv : opt("configs", "").split(";")) {
@@ -1116,24 +1118,63 @@ public final class Scenario {
                 String[] p = kv.split("=", 2);
                 want.put(p[0].trim(), p[1].trim());
                 ops.add(new org.apache.kafka.clients.admin.AlterConfigOp(
-                        new org.apache.kafka.clients.admin.ConfigEntry(p[0].trim(), p[1].trim()),
-                        org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET));
+                        new org.apache.kafka.clients.admin.ConfigEntry(p[0].trim(), p[1].trim()), opType));
             }
         }
         org.apache.kafka.common.config.ConfigResource res = new org.apache.kafka.common.config.ConfigResource(
                 org.apache.kafka.common.config.ConfigResource.Type.TOPIC, topic);
+        // --also-topic T --also-configs k=v: a second resource in the same request, whose outcome
+        // must be --also-expect (with its message containing --also-message when it fails).
+        String also = opt("also-topic", null);
         try (Admin admin = admin()) {
             ensureTopic(admin, topic, 1, (short) 3, Map.of());
+            Map<org.apache.kafka.common.config.ConfigResource, Collection<org.apache.kafka.clients.admin.AlterConfigOp>> req =
+                    new HashMap<>();
+            req.put(res, ops);
+            org.apache.kafka.common.config.ConfigResource alsoRes = null;
+            if (also != null) {
+                ensureTopic(admin, also, 1, (short) 3, Map.of());
+                alsoRes = new org.apache.kafka.common.config.ConfigResource(
+                        org.apache.kafka.common.config.ConfigResource.Type.TOPIC, also);
+                List<org.apache.kafka.clients.admin.AlterConfigOp> alsoOps = new ArrayList<>();
+                for (String kv : opt("also-configs", "").split(";")) {
+                    if (!kv.isBlank()) {
+                        String[] p = kv.split("=", 2);
+                        alsoOps.add(new org.apache.kafka.clients.admin.AlterConfigOp(
+                                new org.apache.kafka.clients.admin.ConfigEntry(p[0].trim(), p[1].trim()),
+                                org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET));
+                    }
+                }
+                req.put(alsoRes, alsoOps);
+            }
+            Map<org.apache.kafka.common.config.ConfigResource, org.apache.kafka.common.KafkaFuture<Void>> fs =
+                    admin.incrementalAlterConfigs(req).values();
             String outcome;
             String message = "";
             try {
-                admin.incrementalAlterConfigs(Map.of(res, ops)).all().get(remainingMs(), TimeUnit.MILLISECONDS);
+                fs.get(res).get(remainingMs(), TimeUnit.MILLISECONDS);
                 outcome = "ok";
             } catch (ExecutionException e) {
                 outcome = e.getCause().getClass().getSimpleName();
                 message = String.valueOf(e.getCause().getMessage());
             }
             check(outcome.equals(expect), "incrementalAlterConfigs: %s (%s), expected %s", outcome, message, expect);
+            if (alsoRes != null) {
+                String alsoOutcome;
+                String alsoMessage = "";
+                try {
+                    fs.get(alsoRes).get(remainingMs(), TimeUnit.MILLISECONDS);
+                    alsoOutcome = "ok";
+                } catch (ExecutionException e) {
+                    alsoOutcome = e.getCause().getClass().getSimpleName();
+                    alsoMessage = String.valueOf(e.getCause().getMessage());
+                }
+                String alsoExpect = opt("also-expect", "ok");
+                check(alsoOutcome.equals(alsoExpect), "second resource: %s (%s), expected %s", alsoOutcome,
+                        alsoMessage, alsoExpect);
+                check(alsoMessage.contains(opt("also-message", "")), "second resource's message: %s", alsoMessage);
+                message = message + " | " + also + ": " + alsoMessage;
+            }
             if (!expect.equals("ok")) {
                 check(message.contains("Sluice policy"), "error message does not name the policy: %s", message);
             } else {
