@@ -392,7 +392,8 @@ impl ClientIdRule {
 
 /// Topics clients in scope may read but not write: Produce to a matching topic is answered with
 /// `TOPIC_AUTHORIZATION_FAILED` (29) for its partitions, as a broker answers a producer its ACLs
-/// deny (KIP-11 authorizer); so is DeleteRecords (api key 21) on a matching topic.
+/// deny (KIP-11 authorizer); so are DeleteRecords (api key 21) and DeleteTopics (20) on a
+/// matching topic.
 #[derive(Debug, Clone)]
 pub struct ReadOnlyRule {
     pub name: String,

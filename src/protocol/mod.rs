@@ -35,6 +35,7 @@
 pub mod alter_configs;
 pub mod create_topics;
 pub mod delete_records;
+pub mod delete_topics;
 pub mod frame;
 pub mod header;
 pub mod produce;

@@ -1,5 +1,5 @@
 //! Session glue of the safeguards added after produce and create-topic rules: client id rules,
-//! read-only topics (Produce, DeleteRecords) and topic-config rules (AlterConfigs,
+//! read-only topics (Produce, DeleteRecords, DeleteTopics) and topic-config rules (AlterConfigs,
 //! IncrementalAlterConfigs; CreateTopics in [`super::session`]). Each check runs only when a rule
 //! of its kind applies to the client, and decodes only the frame it checks.
 //!
@@ -12,6 +12,7 @@ use std::sync::{Arc, Weak};
 use crate::policy::{Action, Identity, Policy};
 use crate::protocol::alter_configs::{self, RESOURCE_TOPIC};
 use crate::protocol::delete_records;
+use crate::protocol::delete_topics;
 use crate::protocol::header::{self, HeaderError};
 use crate::protocol::produce::{self, POLICY_VIOLATION, TOPIC_AUTHORIZATION_FAILED};
 use crate::protocol::rewrite;
@@ -217,6 +218,61 @@ pub(super) fn check_delete_records(
     .map_err(SessionError::PolicyResponse)
 }
 
+/// Applies the read-only topic rules in scope to a DeleteTopics request (api key 20); `Some` when
+/// it is rejected: the read-only topics get `TOPIC_AUTHORIZATION_FAILED`, the others
+/// `POLICY_VIOLATION` ("not deleted"); nothing is deleted. A client in scope was offered
+/// DeleteTopics up to v5 only (v6 may name a topic by id only); a later version closes the
+/// connection as an unadvertised version.
+pub(super) fn check_delete_topics(
+    payload: &[u8],
+    peek: &header::RequestHeaderPeek,
+    policy: &Policy,
+    ctx: &mut PolicyCtx<'_>,
+) -> Result<Option<Disposition>, SessionError> {
+    let id = super::session::request_identity(payload, peek, ctx.source);
+    if policy.read_only_rules(&id).next().is_none() {
+        return Ok(None);
+    }
+    if peek.api_version > delete_topics::NAMES_ONLY_MAX {
+        return Err(SessionError::UnsupportedVersion {
+            api_key: peek.api_key,
+            api_version: peek.api_version,
+            min: 1,
+            max: delete_topics::NAMES_ONLY_MAX,
+        });
+    }
+    let body = body_offset(peek)?;
+    let names = delete_topics::topics(payload, body, peek.api_version).map_err(|e| {
+        SessionError::BadRequest(format!("DeleteTopics v{}: {e}", peek.api_version))
+    })?;
+    let rejected = read_only_verdicts(
+        names.iter().map(String::as_str),
+        &id,
+        policy,
+        ctx,
+        peek.api_key,
+    );
+    let Some((first_rule, first_topic)) = rejected.first().cloned() else {
+        return Ok(None);
+    };
+    delete_topics::error_response(&names, peek.api_version, peek.correlation_id, |topic| {
+        match rejected.iter().find(|(_, t)| t == topic) {
+            Some((rule, _)) => (
+                TOPIC_AUTHORIZATION_FAILED,
+                format!("rejected by Sluice policy {rule}: topic {topic} is read-only"),
+            ),
+            None => (
+                POLICY_VIOLATION,
+                format!(
+                    "not deleted: topic {first_topic} of the same request is read-only (Sluice policy {first_rule})"
+                ),
+            ),
+        }
+    })
+    .map(|b| Some(Disposition::Local(b)))
+    .map_err(SessionError::PolicyResponse)
+}
+
 /// Applies the topic-config rules in scope to an AlterConfigs (33) or IncrementalAlterConfigs
 /// (44) request; `Some` when it is rejected: every resource gets `POLICY_VIOLATION`, a violating
 /// topic with `rejected by Sluice policy <rule>: <reason>`, the others with "not applied".
@@ -280,9 +336,10 @@ pub(super) fn check_alter_configs(
 }
 
 /// What a connection's ApiVersions response must leave out or cap for the rules that apply to
-/// it: api keys `reject` rules forbid, and (api key, highest version) caps: Produce at v12 under a
-/// read-only rule (see [`PRODUCE_MAX_WITH_READ_ONLY`]), and the keys a rule decodes at the
-/// versions kafka-protocol knows (DeleteRecords; AlterConfigs and IncrementalAlterConfigs).
+/// it: api keys `reject` rules forbid, and (api key, highest version) caps: Produce at v12 and
+/// DeleteTopics at v5 under a read-only rule (later versions may name topics by id only, see
+/// [`PRODUCE_MAX_WITH_READ_ONLY`]), and the keys a rule decodes at the versions kafka-protocol
+/// knows (DeleteRecords; AlterConfigs and IncrementalAlterConfigs).
 pub(super) fn api_versions_restrictions(
     policy: &Policy,
     id: &Identity<'_>,
@@ -303,6 +360,7 @@ pub(super) fn api_versions_restrictions(
             delete_records::DELETE_RECORDS,
             DeleteRecordsRequest::VERSIONS.max,
         ));
+        caps.push((delete_topics::DELETE_TOPICS, delete_topics::NAMES_ONLY_MAX));
     }
     if policy.topic_config_rules(id).next().is_some() {
         caps.push((

@@ -41,6 +41,7 @@ const API_KEY_PRODUCE: i16 = 0;
 const API_KEY_FETCH: i16 = 1;
 const API_KEY_API_VERSIONS: i16 = 18;
 const API_KEY_CREATE_TOPICS: i16 = 19;
+const API_KEY_DELETE_TOPICS: i16 = 20;
 const API_KEY_DELETE_RECORDS: i16 = 21;
 const API_KEY_ALTER_CONFIGS: i16 = 33;
 const API_KEY_INCREMENTAL_ALTER_CONFIGS: i16 = 44;
@@ -627,6 +628,9 @@ fn dispose(
         }
         API_KEY_DELETE_RECORDS if !policy.read_only.is_empty() => {
             safeguards::check_delete_records(payload, &peek, policy, ctx)?
+        }
+        API_KEY_DELETE_TOPICS if !policy.read_only.is_empty() => {
+            safeguards::check_delete_topics(payload, &peek, policy, ctx)?
         }
         API_KEY_ALTER_CONFIGS | API_KEY_INCREMENTAL_ALTER_CONFIGS
             if !policy.topic_configs.is_empty() =>
