@@ -511,7 +511,7 @@ fn null_client_id_request(api_key: i16, version: i16, correlation_id: i32) -> Ve
 
 /// Read-only topics: Produce to a read-only topic fails with TOPIC_AUTHORIZATION_FAILED (Java:
 /// `TopicAuthorizationException`; librdkafka: `TOPIC_AUTHORIZATION_FAILED`), as do
-/// DeleteRecords; other topics are written as usual, and a log-only rule lets the records through
+/// DeleteRecords and DeleteTopics; other topics are written as usual, and a log-only rule lets the records through
 /// and counts them. Clients in scope are offered Produce up to v12 (v13 carries topic ids only).
 #[test]
 fn read_only_topics_as_java_and_librdkafka_see_them() {
@@ -579,6 +579,26 @@ topics = [{ regex = "^it-ledger-" }]
     delete(&unique_name("it-audit"), "TopicAuthorizationException");
     delete(&unique_name("it-orders"), "ok");
 
+    // DeleteTopics likewise (offered up to v5, which names every topic).
+    let delete_topic = |topic: &str, expect: &str| {
+        JavaScenario::new("delete-topic-expect", &sluice.bootstrap())
+            .arg("topic", topic)
+            .arg("expect", expect)
+            .run()
+            .assert_ok()
+            .to_string()
+    };
+    delete_topic(&unique_name("it-audit"), "TopicAuthorizationException");
+    delete_topic(&unique_name("it-orders"), "ok");
+    assert_eq!(
+        sluice.metrics().sum(
+            "sluice_requests_total",
+            &[("api_name", "DeleteTopics"), ("api_version", "6")]
+        ),
+        0.0,
+        "DeleteTopics v6 was not offered to a client under a read-only rule"
+    );
+
     // librdkafka.
     let rdk = |scenario: &str, topic: &str, extra: &[&str]| {
         run_python(scenario, &sluice.bootstrap(), topic, extra)
@@ -604,6 +624,11 @@ topics = [{ regex = "^it-ledger-" }]
         "delete-records-expect",
         &unique_name("it-orders-rdk"),
         &["--expect", "ok"],
+    );
+    rdk(
+        "delete-topic-expect",
+        &unique_name("it-audit-rdk"),
+        &["--expect", "TOPIC_AUTHORIZATION_FAILED"],
     );
 
     // One Produce request for a read-only topic and another (clients batch per broker, so this
