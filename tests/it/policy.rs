@@ -511,8 +511,9 @@ fn null_client_id_request(api_key: i16, version: i16, correlation_id: i32) -> Ve
 
 /// Read-only topics: Produce to a read-only topic fails with TOPIC_AUTHORIZATION_FAILED (Java:
 /// `TopicAuthorizationException`; librdkafka: `TOPIC_AUTHORIZATION_FAILED`), as do
-/// DeleteRecords and DeleteTopics; other topics are written as usual, and a log-only rule lets the records through
-/// and counts them. Clients in scope are offered Produce up to v12 (v13 carries topic ids only).
+/// DeleteRecords and DeleteTopics; other topics are written as usual, and a log-only rule lets
+/// the records through and counts them. Clients in scope are offered Produce up to v12 and
+/// DeleteTopics up to v5 (later versions may carry topic ids only). The rules reload live.
 #[test]
 fn read_only_topics_as_java_and_librdkafka_see_them() {
     let cluster = shared();
