@@ -1,10 +1,13 @@
 #![no_main]
 //! Produce request scan (sans-io, no decompression) and the policy error response built from it.
 //! The first byte picks the version (3..=13), the second the body offset (at most the payload's
-//! length); the rest is the payload. Facts stay within what the payload can hold, and the error
-//! response may fail but never panics.
+//! length); the rest is the payload. Facts stay within what the payload can hold, topic names
+//! (read in place for read-only rules) are no more than the payload holds, and the error
+//! responses may fail but never panic.
 use libfuzzer_sys::fuzz_target;
-use sluice::protocol::produce::{error_response, scan, POLICY_VIOLATION};
+use sluice::protocol::produce::{
+    error_response, error_response_by_topic, scan, topic_names, POLICY_VIOLATION,
+};
 
 /// A v2 record batch header is 61 bytes; `scan` counts no batch shorter than that.
 const BATCH_HEADER_BYTES: usize = 61;
@@ -30,5 +33,16 @@ fuzz_target!(|data: &[u8]| {
         );
         let _ = facts.codecs().count();
         let _ = error_response(payload, body, version, 7, POLICY_VIOLATION, "fuzz: policy");
+    }
+    if let Ok(names) = topic_names(payload, body, version) {
+        assert!(
+            names.len() <= payload.len() / 2,
+            "{} topics in a {}-byte payload",
+            names.len(),
+            payload.len()
+        );
+        let _ = error_response_by_topic(payload, body, version, 7, |t| {
+            (POLICY_VIOLATION, t.to_string())
+        });
     }
 });

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::FieldError;
 use crate::policy::{
-    Action, ApiKeyRule, CreateTopicRule, NameMatch, Network, Policy, ProduceRule, QuotaKeyBy,
-    QuotaRule, Scope,
+    Action, ApiKeyRule, ClientIdRule, ConfigChecks, CreateTopicRule, NameMatch, Network, Policy,
+    ProduceRule, QuotaKeyBy, QuotaRule, ReadOnlyRule, Scope, TopicConfigRule,
 };
 use crate::protocol::produce::Codec;
 
@@ -29,6 +29,117 @@ pub struct RawPolicy {
     /// `[policy.topics]`: hidden topics and topic aliases.
     #[serde(default)]
     pub topics: super::topics::RawTopics,
+    /// `[[policy.client_ids]]`: client id safeguards.
+    #[serde(default)]
+    pub client_ids: Vec<RawClientIdRule>,
+    /// `[[policy.read_only_topics]]`: topics some clients may not write.
+    #[serde(default)]
+    pub read_only_topics: Vec<RawReadOnlyRule>,
+    /// `[[policy.topic_configs]]`: topic-config safeguards (AlterConfigs,
+    /// IncrementalAlterConfigs, CreateTopics).
+    #[serde(default)]
+    pub topic_configs: Vec<RawTopicConfigRule>,
+}
+
+/// `[[policy.client_ids]]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientIdRule {
+    /// Unique rule name. Required.
+    pub name: Option<String>,
+    /// `reject` (default) or `log`.
+    pub action: Option<Action>,
+    /// Scope: client ids the rule applies to (default: all).
+    pub client_id: Option<RawNameMatch>,
+    /// Scope: source networks; default: all.
+    pub source: Option<Vec<String>>,
+    /// A null or empty client id is a violation.
+    pub required: Option<bool>,
+    /// The client id must match.
+    pub pattern: Option<RawNameMatch>,
+}
+
+/// `[[policy.read_only_topics]]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawReadOnlyRule {
+    /// Unique rule name. Required.
+    pub name: Option<String>,
+    /// `reject` (default) or `log`.
+    pub action: Option<Action>,
+    /// Scope: client ids the rule applies to (default: all).
+    pub client_id: Option<RawNameMatch>,
+    /// Scope: source networks; default: all.
+    pub source: Option<Vec<String>>,
+    /// The read-only topics: `[{ exact = "audit" }, { prefix = "ledger." }]`. Required.
+    pub topics: Option<Vec<RawNameMatch>>,
+}
+
+/// `[[policy.topic_configs]]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopicConfigRule {
+    /// Unique rule name. Required.
+    pub name: Option<String>,
+    /// `reject` (default) or `log`.
+    pub action: Option<Action>,
+    /// Scope: client ids the rule applies to (default: all).
+    pub client_id: Option<RawNameMatch>,
+    /// Scope: source networks; default: all.
+    pub source: Option<Vec<String>>,
+    /// Only topics matching this are checked (default: all).
+    pub topic_name: Option<RawNameMatch>,
+    /// Configs that may not be set.
+    pub forbidden_configs: Option<Vec<String>>,
+    /// The only configs that may be set.
+    pub allowed_configs: Option<Vec<String>>,
+    /// Numeric configs and their range: `{ "retention.ms" = { min = 3600000 } }`.
+    pub config_ranges: Option<std::collections::BTreeMap<String, RawRange>>,
+    /// Configs and their allowed values: `{ "cleanup.policy" = ["delete"] }`.
+    pub config_values: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+/// Compiles the config checks of a rule; errors under `at`.
+fn config_checks(
+    forbidden: &Option<Vec<String>>,
+    allowed: &Option<Vec<String>>,
+    ranges: &Option<std::collections::BTreeMap<String, RawRange>>,
+    values: &Option<std::collections::BTreeMap<String, Vec<String>>>,
+    at: &str,
+    errs: &mut Vec<FieldError>,
+) -> ConfigChecks {
+    for (k, r) in ranges.iter().flatten() {
+        if let (Some(lo), Some(hi)) = (r.min, r.max) {
+            if lo > hi {
+                errs.push(FieldError {
+                    path: format!("{at}.config_ranges.{k}"),
+                    reason: format!("min {lo} is above max {hi}"),
+                });
+            }
+        }
+    }
+    for (k, v) in values.iter().flatten() {
+        if v.is_empty() {
+            errs.push(FieldError {
+                path: format!("{at}.config_values.{k}"),
+                reason: "must list at least one value".into(),
+            });
+        }
+    }
+    ConfigChecks {
+        forbidden: forbidden.clone().unwrap_or_default(),
+        allowed: allowed.clone(),
+        ranges: ranges
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.min, v.max))
+            .collect(),
+        values: values
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
 }
 
 /// `{ min = .., max = .. }`, both optional.
@@ -288,29 +399,20 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
                 errs,
             ),
             topic_name: name_match(&r.topic_name, &format!("{at}.topic_name"), errs),
-            forbidden_configs: r.forbidden_configs.clone().unwrap_or_default(),
-            allowed_configs: r.allowed_configs.clone(),
-            config_ranges: r
-                .config_ranges
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.min, v.max))
-                .collect(),
-            config_values: r
-                .config_values
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            configs: config_checks(
+                &r.forbidden_configs,
+                &r.allowed_configs,
+                &r.config_ranges,
+                &r.config_values,
+                &at,
+                errs,
+            ),
         };
         let checks = rule.partitions.is_some()
             || rule.replication_factor.is_some()
             || rule.topic_name.is_some()
             || r.topic_name.is_some()
-            || !rule.forbidden_configs.is_empty()
-            || rule.allowed_configs.is_some()
-            || !rule.config_ranges.is_empty()
-            || !rule.config_values.is_empty();
+            || !rule.configs.is_empty();
         if !checks {
             errs.push(FieldError {
                 path: at.clone(),
@@ -388,6 +490,9 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
             fetch_bytes_per_s: r.fetch_bytes_per_s.map(|v| v as f64),
         });
     }
+    let client_ids = compile_client_ids(raw, errs);
+    let read_only = compile_read_only(raw, errs);
+    let topic_configs = compile_topic_configs(raw, errs);
     let mut names = std::collections::BTreeSet::new();
     let mut produce = Vec::new();
     for (i, r) in raw.produce.iter().enumerate() {
@@ -461,7 +566,104 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
         api_keys,
         create_topics,
         topics: super::topics::compile(&raw.topics, errs),
+        client_ids,
+        read_only,
+        topic_configs,
     }
+}
+
+fn compile_client_ids(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Vec<ClientIdRule> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, r) in raw.client_ids.iter().enumerate() {
+        let at = format!("policy.client_ids[{i}]");
+        let name = rule_name(&r.name, &at, &mut names, errs);
+        let scope = scope(&r.client_id, &r.source, &at, errs);
+        let pattern = name_match(&r.pattern, &format!("{at}.pattern"), errs);
+        if r.required != Some(true) && r.pattern.is_none() {
+            errs.push(FieldError {
+                path: at.clone(),
+                reason: "checks nothing: set required = true or pattern".into(),
+            });
+        }
+        out.push(ClientIdRule {
+            name,
+            action: r.action.unwrap_or(Action::Reject),
+            scope,
+            required: r.required.unwrap_or(false),
+            pattern,
+        });
+    }
+    out
+}
+
+fn compile_read_only(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Vec<ReadOnlyRule> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, r) in raw.read_only_topics.iter().enumerate() {
+        let at = format!("policy.read_only_topics[{i}]");
+        let name = rule_name(&r.name, &at, &mut names, errs);
+        let scope = scope(&r.client_id, &r.source, &at, errs);
+        let mut topics = Vec::new();
+        match &r.topics {
+            None => errs.push(FieldError {
+                path: format!("{at}.topics"),
+                reason: "is required (e.g. [{ prefix = \"audit.\" }])".into(),
+            }),
+            Some(list) if list.is_empty() => errs.push(FieldError {
+                path: format!("{at}.topics"),
+                reason: "must list at least one topic matcher".into(),
+            }),
+            Some(list) => {
+                for (j, m) in list.iter().enumerate() {
+                    topics.extend(name_match(
+                        &Some(m.clone()),
+                        &format!("{at}.topics[{j}]"),
+                        errs,
+                    ));
+                }
+            }
+        }
+        out.push(ReadOnlyRule {
+            name,
+            action: r.action.unwrap_or(Action::Reject),
+            scope,
+            topics,
+        });
+    }
+    out
+}
+
+fn compile_topic_configs(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Vec<TopicConfigRule> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, r) in raw.topic_configs.iter().enumerate() {
+        let at = format!("policy.topic_configs[{i}]");
+        let name = rule_name(&r.name, &at, &mut names, errs);
+        let scope = scope(&r.client_id, &r.source, &at, errs);
+        let configs = config_checks(
+            &r.forbidden_configs,
+            &r.allowed_configs,
+            &r.config_ranges,
+            &r.config_values,
+            &at,
+            errs,
+        );
+        if configs.is_empty() {
+            errs.push(FieldError {
+                path: at.clone(),
+                reason: "checks nothing: set forbidden_configs, allowed_configs, config_ranges or config_values".into(),
+            });
+        }
+        out.push(TopicConfigRule {
+            name,
+            action: r.action.unwrap_or(Action::Reject),
+            scope,
+            topic_name: name_match(&r.topic_name, &format!("{at}.topic_name"), errs),
+            configs,
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -524,5 +726,83 @@ name = "nothing"
         ] {
             assert!(paths.contains(&p), "{p} missing in {paths:?}");
         }
+    }
+
+    #[test]
+    fn compiles_the_newer_safeguards() {
+        let (p, errs) = compile_toml(
+            r#"
+[[client_ids]]
+name = "named"
+required = true
+pattern = { regex = "^[a-z]+-" }
+source = ["10.0.0.0/8"]
+
+[[read_only_topics]]
+name = "ro"
+action = "log"
+topics = [{ exact = "audit" }, { prefix = "ledger." }]
+
+[[topic_configs]]
+name = "cfg"
+topic_name = { prefix = "app." }
+config_ranges = { "retention.ms" = { min = 3600000 } }
+config_values = { "cleanup.policy" = ["delete"] }
+"#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert!(p.client_ids[0].required && p.client_ids[0].pattern.is_some());
+        assert_eq!(p.client_ids[0].action, Action::Reject);
+        assert_eq!(p.read_only[0].topics.len(), 2);
+        assert_eq!(p.read_only[0].action, Action::Log);
+        assert_eq!(
+            p.topic_configs[0].configs.ranges,
+            vec![("retention.ms".to_string(), Some(3_600_000), None)]
+        );
+    }
+
+    #[test]
+    fn newer_safeguard_errors_have_their_paths() {
+        let (_, errs) = compile_toml(
+            r#"
+[[client_ids]]
+name = "nothing"
+
+[[client_ids]]
+name = "bad-re"
+pattern = { regex = "(" }
+
+[[read_only_topics]]
+name = "ro"
+
+[[read_only_topics]]
+name = "ro2"
+topics = [{ regex = "[" }]
+
+[[topic_configs]]
+name = "cfg"
+
+[[topic_configs]]
+name = "cfg2"
+config_ranges = { "retention.ms" = { min = 10, max = 1 } }
+config_values = { "cleanup.policy" = [] }
+"#,
+        );
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "policy.client_ids[0]",
+            "policy.client_ids[1].pattern.regex",
+            "policy.read_only_topics[0].topics",
+            "policy.read_only_topics[1].topics[0].regex",
+            "policy.topic_configs[0]",
+            "policy.topic_configs[1].config_ranges.retention.ms",
+            "policy.topic_configs[1].config_values.cleanup.policy",
+        ] {
+            assert!(paths.contains(&p), "{p} missing in {paths:?}");
+        }
+        assert!(
+            toml::from_str::<RawPolicy>("[[read_only_topics]]\nname = \"x\"\ntopic = []\n")
+                .is_err()
+        );
     }
 }

@@ -55,6 +55,9 @@ pub const KEYS: &[(&str, KeyClass)] = &[
     ("policy.api_keys", Live),
     ("policy.create_topics", Live),
     ("policy.topics", Live),
+    ("policy.client_ids", Live),
+    ("policy.read_only_topics", Live),
+    ("policy.topic_configs", Live),
 ];
 
 /// The class of `key` (a dotted path from [`KEYS`]); unknown keys are restart-only.
@@ -161,6 +164,18 @@ pub fn effective(c: &Config) -> BTreeMap<&'static str, Value> {
         (
             "policy.topics",
             serde_json::to_value(&c.policy_source.topics).unwrap_or(Value::Null),
+        ),
+        (
+            "policy.client_ids",
+            serde_json::to_value(&c.policy_source.client_ids).unwrap_or(Value::Null),
+        ),
+        (
+            "policy.read_only_topics",
+            serde_json::to_value(&c.policy_source.read_only_topics).unwrap_or(Value::Null),
+        ),
+        (
+            "policy.topic_configs",
+            serde_json::to_value(&c.policy_source.topic_configs).unwrap_or(Value::Null),
         ),
     ])
 }

@@ -8,8 +8,11 @@
 //! is [`Identity`]: client id and source address today; an authenticated principal becomes one
 //! more field of it and of [`Scope`].
 //!
-//! Implemented rule kinds: produce safeguards ([`ProduceRule`]). Requests no rule is interested
-//! in are never decoded.
+//! Implemented rule kinds: produce safeguards ([`ProduceRule`]), create-topic safeguards
+//! ([`CreateTopicRule`]), forbidden api keys ([`ApiKeyRule`]), quotas ([`QuotaRule`]), client id
+//! safeguards ([`ClientIdRule`]), read-only topics ([`ReadOnlyRule`]) and topic-config safeguards
+//! ([`TopicConfigRule`], sharing [`ConfigChecks`] with create-topic rules). Requests no rule is
+//! interested in are never decoded.
 
 pub mod topics;
 
@@ -262,14 +265,8 @@ pub struct CreateTopicRule {
     pub replication_factor: Option<(i16, i16)>,
     /// Topic names must match.
     pub topic_name: Option<NameMatch>,
-    /// Configs that may not be set.
-    pub forbidden_configs: Vec<String>,
-    /// When set, the only configs that may be set.
-    pub allowed_configs: Option<Vec<String>>,
-    /// Numeric configs and their inclusive range (`retention.ms`).
-    pub config_ranges: Vec<(String, Option<i64>, Option<i64>)>,
-    /// Configs and the values they may take (`cleanup.policy`).
-    pub config_values: Vec<(String, Vec<String>)>,
+    /// Checks on the configs the request sets.
+    pub configs: ConfigChecks,
 }
 
 impl CreateTopicRule {
@@ -296,33 +293,146 @@ impl CreateTopicRule {
                 ));
             }
         }
-        for (name, value) in &t.configs {
-            if self.forbidden_configs.contains(name)
-                || self
-                    .allowed_configs
-                    .as_ref()
-                    .is_some_and(|a| !a.contains(name))
-            {
-                return Some(format!("config {name} may not be set"));
-            }
-            let v = value.as_deref().unwrap_or("");
-            for (k, lo, hi) in &self.config_ranges {
-                if k == name {
-                    let ok = v
-                        .parse::<i64>()
-                        .is_ok_and(|n| lo.is_none_or(|lo| n >= lo) && hi.is_none_or(|hi| n <= hi));
-                    if !ok {
-                        return Some(format!("config {name}={v} is outside its allowed range"));
-                    }
-                }
-            }
-            for (k, allowed) in &self.config_values {
-                if k == name && !allowed.iter().any(|a| a == v) {
-                    return Some(format!("config {name}={v} is not one of {allowed:?}"));
+        t.configs
+            .iter()
+            .find_map(|(name, value)| self.configs.violation(name, value.as_deref()))
+    }
+}
+
+/// Checks on topic configs (`retention.ms`, `cleanup.policy`, ...), shared by create-topic and
+/// topic-config rules. Names and values are Kafka's topic config keys and their string values
+/// (Kafka documentation, "Topic-Level Configs").
+#[derive(Debug, Clone, Default)]
+pub struct ConfigChecks {
+    /// Configs that may not be set.
+    pub forbidden: Vec<String>,
+    /// When set, the only configs that may be set.
+    pub allowed: Option<Vec<String>>,
+    /// Numeric configs and their inclusive range (`retention.ms`, in the config's own unit); a
+    /// value that is not an integer is outside.
+    pub ranges: Vec<(String, Option<i64>, Option<i64>)>,
+    /// Configs and the values they may take (`cleanup.policy`), compared as whole strings.
+    pub values: Vec<(String, Vec<String>)>,
+}
+
+impl ConfigChecks {
+    /// Whether no check is set.
+    pub fn is_empty(&self) -> bool {
+        self.forbidden.is_empty()
+            && self.allowed.is_none()
+            && self.ranges.is_empty()
+            && self.values.is_empty()
+    }
+
+    /// Why setting config `name` to `value` (`None`: null) violates these checks, or `None`.
+    pub fn violation(&self, name: &str, value: Option<&str>) -> Option<String> {
+        if self.forbidden.iter().any(|f| f == name)
+            || self
+                .allowed
+                .as_ref()
+                .is_some_and(|a| !a.iter().any(|x| x == name))
+        {
+            return Some(format!("config {name} may not be set"));
+        }
+        let v = value.unwrap_or("");
+        for (k, lo, hi) in &self.ranges {
+            if k == name {
+                let ok = v
+                    .parse::<i64>()
+                    .is_ok_and(|n| lo.is_none_or(|lo| n >= lo) && hi.is_none_or(|hi| n <= hi));
+                if !ok {
+                    let lo = lo.map_or(String::new(), |l| l.to_string());
+                    let hi = hi.map_or(String::new(), |h| h.to_string());
+                    return Some(format!(
+                        "config {name}={v} is outside its allowed range {lo}..={hi}"
+                    ));
                 }
             }
         }
+        for (k, allowed) in &self.values {
+            if k == name && !allowed.iter().any(|a| a == v) {
+                return Some(format!("config {name}={v} is not one of {allowed:?}"));
+            }
+        }
         None
+    }
+}
+
+/// A client id safeguard: the request header's client id must be present and non-empty
+/// (`required`) and/or match `pattern`. The request header is Kafka's (protocol guide, "Request
+/// Header": `client_id` nullable string). With `reject`, Sluice answers the connection's
+/// ApiVersions request itself with `POLICY_VIOLATION` (44) and closes the connection on any other
+/// request: no api key has a per-request error for a bad client id.
+#[derive(Debug, Clone)]
+pub struct ClientIdRule {
+    pub name: String,
+    pub action: Action,
+    pub scope: Scope,
+    /// A null or empty client id is a violation.
+    pub required: bool,
+    /// The client id must match (a null client id never does).
+    pub pattern: Option<NameMatch>,
+}
+
+impl ClientIdRule {
+    /// Why `client_id` violates this rule, or `None`.
+    pub fn violation(&self, client_id: Option<&str>) -> Option<String> {
+        if self.required && client_id.is_none_or(str::is_empty) {
+            return Some("a client id is required (client.id is null or empty)".into());
+        }
+        if let Some(m) = &self.pattern {
+            if !client_id.is_some_and(|c| m.matches(c)) {
+                return Some(format!(
+                    "client id {:?} does not match the required pattern",
+                    client_id.unwrap_or("")
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Topics clients in scope may read but not write: Produce to a matching topic is answered with
+/// `TOPIC_AUTHORIZATION_FAILED` (29) for its partitions, as a broker answers a producer its ACLs
+/// deny (KIP-11 authorizer); so are DeleteRecords (api key 21) and DeleteTopics (20) on a
+/// matching topic.
+#[derive(Debug, Clone)]
+pub struct ReadOnlyRule {
+    pub name: String,
+    pub action: Action,
+    pub scope: Scope,
+    /// The read-only topics: a topic matching any of them.
+    pub topics: Vec<NameMatch>,
+}
+
+impl ReadOnlyRule {
+    /// Whether `topic` is read-only under this rule.
+    pub fn covers(&self, topic: &str) -> bool {
+        self.topics.iter().any(|m| m.matches(topic))
+    }
+}
+
+/// A topic-config safeguard: the configs a client sets on topics, in AlterConfigs (api key 33),
+/// IncrementalAlterConfigs (44, KIP-339: `SET` and `APPEND` operations; `DELETE` and `SUBTRACT`
+/// are not checked) and CreateTopics (19), must pass [`ConfigChecks`]. Only topic resources are
+/// checked (resource type 2); broker configs are not.
+#[derive(Debug, Clone)]
+pub struct TopicConfigRule {
+    pub name: String,
+    pub action: Action,
+    pub scope: Scope,
+    /// Only topics matching this are checked; `None`: every topic.
+    pub topic_name: Option<NameMatch>,
+    pub configs: ConfigChecks,
+}
+
+impl TopicConfigRule {
+    /// Why setting `name` = `value` on `topic` violates this rule, or `None`.
+    pub fn violation(&self, topic: &str, name: &str, value: Option<&str>) -> Option<String> {
+        if self.topic_name.as_ref().is_some_and(|m| !m.matches(topic)) {
+            return None;
+        }
+        self.configs.violation(name, value)
     }
 }
 
@@ -335,9 +445,38 @@ pub struct Policy {
     pub create_topics: Vec<CreateTopicRule>,
     /// Hidden topics and topic aliases.
     pub topics: topics::TopicMap,
+    pub client_ids: Vec<ClientIdRule>,
+    pub read_only: Vec<ReadOnlyRule>,
+    pub topic_configs: Vec<TopicConfigRule>,
 }
 
 impl Policy {
+    /// The client id rules that apply to `id`.
+    pub fn client_id_rules<'a>(
+        &'a self,
+        id: &'a Identity<'a>,
+    ) -> impl Iterator<Item = &'a ClientIdRule> + 'a {
+        self.client_ids.iter().filter(move |r| r.scope.applies(id))
+    }
+
+    /// The read-only topic rules that apply to `id`.
+    pub fn read_only_rules<'a>(
+        &'a self,
+        id: &'a Identity<'a>,
+    ) -> impl Iterator<Item = &'a ReadOnlyRule> + 'a {
+        self.read_only.iter().filter(move |r| r.scope.applies(id))
+    }
+
+    /// The topic-config rules that apply to `id`.
+    pub fn topic_config_rules<'a>(
+        &'a self,
+        id: &'a Identity<'a>,
+    ) -> impl Iterator<Item = &'a TopicConfigRule> + 'a {
+        self.topic_configs
+            .iter()
+            .filter(move |r| r.scope.applies(id))
+    }
+
     /// The create-topic rules that apply to `id`.
     pub fn create_topic_rules<'a>(
         &'a self,
@@ -447,5 +586,93 @@ mod tests {
         assert!(Scope::default().applies(&id(None, "10.0.0.1")));
         assert!(NameMatch::Prefix("a".into()).matches("abc"));
         assert!(!NameMatch::Exact("a".into()).matches("abc"));
+    }
+
+    #[test]
+    fn client_id_rule_checks_presence_and_pattern() {
+        let r = ClientIdRule {
+            name: "ids".into(),
+            action: Action::Reject,
+            scope: Scope::default(),
+            required: true,
+            pattern: Some(NameMatch::Prefix("svc-".into())),
+        };
+        assert_eq!(r.violation(Some("svc-orders")), None);
+        assert!(r.violation(None).is_some_and(|v| v.contains("required")));
+        assert!(r
+            .violation(Some(""))
+            .is_some_and(|v| v.contains("required")));
+        assert!(r
+            .violation(Some("console-producer"))
+            .is_some_and(|v| v.contains("\"console-producer\" does not match")));
+        let only_required = ClientIdRule {
+            pattern: None,
+            ..r.clone()
+        };
+        assert_eq!(only_required.violation(Some("anything")), None);
+        let only_pattern = ClientIdRule {
+            required: false,
+            ..r
+        };
+        assert!(only_pattern.violation(None).is_some());
+    }
+
+    #[test]
+    fn read_only_rule_covers_any_matcher() {
+        let r = ReadOnlyRule {
+            name: "ro".into(),
+            action: Action::Reject,
+            scope: Scope::default(),
+            topics: vec![
+                NameMatch::Exact("audit".into()),
+                NameMatch::Regex(Regex::new("^ledger\\.").expect("re")),
+            ],
+        };
+        assert!(r.covers("audit"));
+        assert!(r.covers("ledger.eu"));
+        assert!(!r.covers("audit-2"));
+        assert!(!r.covers("orders"));
+    }
+
+    #[test]
+    fn topic_config_rule_checks_names_ranges_and_values() {
+        let r = TopicConfigRule {
+            name: "cfg".into(),
+            action: Action::Reject,
+            scope: Scope::default(),
+            topic_name: Some(NameMatch::Prefix("app.".into())),
+            configs: ConfigChecks {
+                forbidden: vec!["unclean.leader.election.enable".into()],
+                allowed: None,
+                ranges: vec![("retention.ms".into(), Some(3_600_000), Some(604_800_000))],
+                values: vec![("cleanup.policy".into(), vec!["delete".into()])],
+            },
+        };
+        assert_eq!(r.violation("app.x", "retention.ms", Some("86400000")), None);
+        assert!(r
+            .violation("app.x", "retention.ms", Some("1000"))
+            .is_some_and(|v| v.contains("retention.ms=1000") && v.contains("3600000..=604800000")));
+        assert!(r
+            .violation("app.x", "retention.ms", Some("forever"))
+            .is_some());
+        assert!(r
+            .violation("app.x", "cleanup.policy", Some("compact"))
+            .is_some_and(|v| v.contains("cleanup.policy=compact")));
+        assert!(r
+            .violation("app.x", "unclean.leader.election.enable", Some("true"))
+            .is_some_and(|v| v.contains("may not be set")));
+        // Topics outside topic_name are not checked; unlisted configs pass without allowed.
+        assert_eq!(
+            r.violation("other", "cleanup.policy", Some("compact")),
+            None
+        );
+        assert_eq!(r.violation("app.x", "segment.ms", Some("1")), None);
+        let allow = ConfigChecks {
+            allowed: Some(vec!["retention.ms".into()]),
+            ..ConfigChecks::default()
+        };
+        assert!(allow.violation("segment.ms", Some("1")).is_some());
+        assert_eq!(allow.violation("retention.ms", None), None);
+        assert!(ConfigChecks::default().is_empty() && !allow.is_empty());
     }
 }

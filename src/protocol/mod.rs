@@ -32,7 +32,10 @@
 //! (see [`WireError`]), so a frame can never make Sluice allocate more than a small multiple of its
 //! own size.
 
+pub mod alter_configs;
 pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
 pub mod frame;
 pub mod header;
 pub mod produce;

@@ -102,6 +102,9 @@ pub enum ProduceScanError {
     /// A compression codec outside 0..=4.
     #[error("record batch at byte {at} has unknown compression codec {codec}")]
     UnknownCodec { at: usize, codec: u8 },
+    /// Produce v13+ names topics by id (KIP-516): no topic names to check.
+    #[error("Produce v{0} names topics by id, not by name")]
+    NoTopicNames(i16),
 }
 
 const BATCH_HEADER_BYTES: usize = 61;
@@ -187,8 +190,50 @@ fn scan_batches(
     Ok(())
 }
 
+/// The topic names of a Produce request (v3-v12), read in place (records are skipped, never
+/// copied), in request order. v13+ names topics by id (KIP-516) and has no names:
+/// [`ProduceScanError::NoTopicNames`].
+///
+/// # Errors
+/// [`ProduceScanError`] for a malformed request or a version without topic names.
+pub fn topic_names(
+    payload: &[u8],
+    body: usize,
+    version: i16,
+) -> Result<Vec<&str>, ProduceScanError> {
+    if version >= 13 {
+        return Err(ProduceScanError::NoTopicNames(version));
+    }
+    let flexible = version >= 9;
+    let mut c = Cursor::at(payload, body);
+    c.string(flexible)?; // transactional_id
+    c.i16()?; // acks
+    c.i32()?; // timeout_ms
+    let topics = c.count(flexible, 2)?.unwrap_or(0);
+    let mut names = Vec::with_capacity(topics);
+    for _ in 0..topics {
+        names.push(c.str(flexible)?);
+        let partitions = c.count(flexible, 5)?.unwrap_or(0);
+        for _ in 0..partitions {
+            c.i32()?; // index
+            c.skip_bytes(flexible)?; // records
+            if flexible {
+                c.skip_tagged()?;
+            }
+        }
+        if flexible {
+            c.skip_tagged()?;
+        }
+    }
+    Ok(names)
+}
+
 /// `POLICY_VIOLATION`: the request parameters do not satisfy the configured policy.
 pub const POLICY_VIOLATION: i16 = 44;
+
+/// `TOPIC_AUTHORIZATION_FAILED`: the client may not access the topic (as the broker's
+/// authorizer answers, KIP-11).
+pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 
 /// A Produce response payload (no size prefix) that answers every partition of the request with
 /// `error_code` and `message` (v8+ carries it), in the request's version, for `correlation_id`.
@@ -203,12 +248,30 @@ pub fn error_response(
     error_code: i16,
     message: &str,
 ) -> Result<Bytes, String> {
+    error_response_by_topic(payload, body, version, correlation_id, |_| {
+        (error_code, message.to_string())
+    })
+}
+
+/// As [`error_response`], with the error code and message of each topic from `per_topic(name)`
+/// (v13 requests name topics by id: `name` is then empty).
+///
+/// # Errors
+/// When the request body cannot be decoded or the response cannot be encoded.
+pub fn error_response_by_topic(
+    payload: &[u8],
+    body: usize,
+    version: i16,
+    correlation_id: i32,
+    per_topic: impl Fn(&str) -> (i16, String),
+) -> Result<Bytes, String> {
     let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
     let req = ProduceRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
     let responses = req
         .topic_data
         .iter()
         .map(|t| {
+            let (error_code, message) = per_topic(t.name.0.as_str());
             TopicProduceResponse::default()
                 .with_name(t.name.clone())
                 .with_topic_id(t.topic_id)
@@ -222,9 +285,7 @@ pub fn error_response(
                                 .with_base_offset(-1)
                                 .with_log_append_time_ms(-1)
                                 .with_log_start_offset(-1)
-                                .with_error_message(Some(StrBytes::from_string(
-                                    message.to_string(),
-                                )))
+                                .with_error_message(Some(StrBytes::from_string(message.clone())))
                         })
                         .collect(),
                 )
@@ -383,5 +444,78 @@ mod tests {
                 assert_eq!(parts[0].error_message.as_deref(), Some("no"));
             }
         }
+    }
+
+    fn two_topics(version: i16) -> (Vec<u8>, usize) {
+        let topic = |name: &'static str, batches: usize| {
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str(name)))
+                .with_partition_data(
+                    (0..batches)
+                        .map(|i| {
+                            PartitionProduceData::default()
+                                .with_index(i as i32)
+                                .with_records(Some(Bytes::from(batch(0, 1, 10))))
+                        })
+                        .collect(),
+                )
+        };
+        let req = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![topic("audit", 2), topic("orders", 1)]);
+        let mut out = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(0)
+            .with_request_api_version(version)
+            .with_correlation_id(9)
+            .encode(&mut out, ApiKey::Produce.request_header_version(version))
+            .unwrap();
+        let body = out.len();
+        req.encode(&mut out, version).unwrap();
+        (out.to_vec(), body)
+    }
+
+    #[test]
+    fn topic_names_in_place_and_errors_by_topic() {
+        for v in 3..=12i16 {
+            let (p, body) = two_topics(v);
+            assert_eq!(topic_names(&p, body, v).unwrap(), vec!["audit", "orders"]);
+            // Flexible versions end with the request's tagged fields, which are not read.
+            let end = p.len() - usize::from(v >= 9);
+            for cut in body..end {
+                assert!(topic_names(&p[..cut], body, v).is_err(), "v{v} cut {cut}");
+            }
+            let out = error_response_by_topic(&p, body, v, 9, |t| {
+                if t == "audit" {
+                    (TOPIC_AUTHORIZATION_FAILED, "read-only".into())
+                } else {
+                    (POLICY_VIOLATION, "not written".into())
+                }
+            })
+            .unwrap();
+            let mut b = out.clone();
+            ResponseHeader::decode(&mut b, ApiKey::Produce.response_header_version(v)).unwrap();
+            let r = ProduceResponse::decode(&mut b, v).unwrap();
+            let codes: Vec<Vec<i16>> = r
+                .responses
+                .iter()
+                .map(|t| t.partition_responses.iter().map(|p| p.error_code).collect())
+                .collect();
+            assert_eq!(codes, vec![vec![29, 29], vec![44]], "v{v}");
+            if v >= 8 {
+                assert_eq!(
+                    r.responses[1].partition_responses[0]
+                        .error_message
+                        .as_deref(),
+                    Some("not written")
+                );
+            }
+        }
+        let (p, body) = two_topics(13);
+        assert_eq!(
+            topic_names(&p, body, 13),
+            Err(ProduceScanError::NoTopicNames(13))
+        );
     }
 }

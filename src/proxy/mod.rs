@@ -5,6 +5,7 @@
 pub mod inflight;
 pub mod io;
 pub mod listener;
+mod safeguards;
 pub mod session;
 pub mod shard;
 pub mod sockopt;

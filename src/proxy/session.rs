@@ -32,6 +32,7 @@ use crate::protocol::versions;
 use crate::proxy::inflight::{InFlight, InFlightQueue};
 use crate::proxy::io::{self as pio, Half, ReadBuf, ReadOutcome};
 use crate::proxy::listener::Target;
+use crate::proxy::safeguards;
 use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
 use crate::quota::{self, Kind};
@@ -41,6 +42,10 @@ const API_KEY_PRODUCE: i16 = 0;
 const API_KEY_FETCH: i16 = 1;
 const API_KEY_API_VERSIONS: i16 = 18;
 const API_KEY_CREATE_TOPICS: i16 = 19;
+const API_KEY_DELETE_TOPICS: i16 = 20;
+const API_KEY_DELETE_RECORDS: i16 = 21;
+const API_KEY_ALTER_CONFIGS: i16 = 33;
+const API_KEY_INCREMENTAL_ALTER_CONFIGS: i16 = 44;
 
 /// Why a session ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -390,7 +395,7 @@ async fn connect_upstream(
 }
 
 /// What to do with one request frame.
-enum Disposition {
+pub(super) enum Disposition {
     /// Forward; push an in-flight entry if a response is expected.
     Forward { expects_response: bool },
     /// Answer locally with this payload; do not forward.
@@ -502,7 +507,7 @@ fn charge_quotas(
 }
 
 /// Who sent a request: its header's client id and the connection's source address.
-fn request_identity<'a>(
+pub(super) fn request_identity<'a>(
     payload: &'a [u8],
     peek: &header::RequestHeaderPeek,
     source: Option<std::net::IpAddr>,
@@ -515,38 +520,63 @@ fn request_identity<'a>(
     }
 }
 
-/// The api keys that reject rules forbid this connection (hidden from its ApiVersions).
-fn hidden_api_keys(shard: &Shard, ident: &SessionIdentity) -> Vec<i16> {
+/// The api keys that reject rules forbid this connection (hidden from its ApiVersions) and the
+/// version caps rules need (see [`safeguards::api_versions_restrictions`]).
+fn api_versions_restrictions(
+    shard: &Shard,
+    ident: &SessionIdentity,
+) -> (Vec<i16>, Vec<(i16, i16)>) {
     let cfg = shard.config();
-    if cfg.policy.api_keys.is_empty() {
-        return Vec::new();
+    let p = &cfg.policy;
+    if p.api_keys.is_empty() && p.read_only.is_empty() && p.topic_configs.is_empty() {
+        return (Vec::new(), Vec::new());
     }
     let client_id = ident.client_id.borrow();
     let id = Identity {
         client_id: client_id.as_deref(),
         source: ident.source,
     };
-    cfg.policy
-        .api_key_rules(&id)
-        .filter(|r| r.action == Action::Reject)
-        .flat_map(|r| r.forbidden.iter().copied())
-        .collect()
+    safeguards::api_versions_restrictions(p, &id)
 }
 
 /// Policy context of one connection: who it is, and which rules were already logged for it (a
 /// violation is logged at warn once per connection and rule, then at debug; every one is counted).
-struct PolicyCtx<'a> {
+pub(super) struct PolicyCtx<'a> {
     shard: &'a Shard,
     conn_id: u64,
-    source: Option<std::net::IpAddr>,
+    pub(super) source: Option<std::net::IpAddr>,
     logged: Vec<String>,
+    /// The client id rules' verdict on this connection's client id.
+    pub(super) client_id_verdict: safeguards::ClientIdVerdict,
 }
 
 impl PolicyCtx<'_> {
-    fn log(&mut self, rule: &str, action: Action, reason: &str, api_key: i16) {
+    pub(super) fn log(&mut self, rule: &str, action: Action, reason: &str, api_key: i16) {
         let first = !self.logged.iter().any(|r| r == rule);
-        if first {
-            self.logged.push(rule.to_string());
+        self.log_at(rule, action, reason, api_key, first);
+    }
+
+    /// As [`Self::log`] for a client id rule: at warn once a minute per shard, rule and client
+    /// id (a refused client reconnects again and again), else at debug; always counted.
+    pub(super) fn log_client_id(
+        &mut self,
+        rule: &str,
+        action: Action,
+        reason: &str,
+        api_key: i16,
+        client_id: Option<&str>,
+    ) {
+        let warn = self
+            .shard
+            .warn_client_id_once(rule, client_id.unwrap_or(""));
+        self.log_at(rule, action, reason, api_key, warn);
+    }
+
+    fn log_at(&mut self, rule: &str, action: Action, reason: &str, api_key: i16, warn: bool) {
+        if warn {
+            if !self.logged.iter().any(|r| r == rule) {
+                self.logged.push(rule.to_string());
+            }
             tracing::warn!(shard = self.shard.id, conn_id = self.conn_id, peer = ?self.source,
                 rule, action = action.label(), api_key, reason, "policy violation");
         } else {
@@ -566,7 +596,7 @@ impl PolicyCtx<'_> {
 
 fn dispose(
     payload: &[u8],
-    policy: &Policy,
+    policy: &std::sync::Arc<Policy>,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<(header::RequestHeaderPeek, Disposition), SessionError> {
     let peek = header::peek_request_header(payload).map_err(SessionError::ClientHeader)?;
@@ -591,16 +621,44 @@ fn dispose(
             });
         }
     }
-    if !policy.topics.is_empty() {
-        check_topic_map_offers(&peek)?;
-    }
-    if peek.api_key == API_KEY_CREATE_TOPICS && !policy.create_topics.is_empty() {
-        if let Some(d) = check_create_topics(payload, &peek, policy, ctx)? {
+    if !policy.client_ids.is_empty() {
+        if let Some(d) = safeguards::check_client_id(payload, &peek, policy, ctx)? {
             return Ok((peek, d));
         }
     }
+    if !policy.topics.is_empty() {
+        check_topic_map_offers(&peek)?;
+    }
+    let checked = match peek.api_key {
+        API_KEY_CREATE_TOPICS
+            if !policy.create_topics.is_empty() || !policy.topic_configs.is_empty() =>
+        {
+            check_create_topics(payload, &peek, policy, ctx)?
+        }
+        API_KEY_DELETE_RECORDS if !policy.read_only.is_empty() => {
+            safeguards::check_delete_records(payload, &peek, policy, ctx)?
+        }
+        API_KEY_DELETE_TOPICS if !policy.read_only.is_empty() => {
+            safeguards::check_delete_topics(payload, &peek, policy, ctx)?
+        }
+        API_KEY_ALTER_CONFIGS | API_KEY_INCREMENTAL_ALTER_CONFIGS
+            if !policy.topic_configs.is_empty() =>
+        {
+            safeguards::check_alter_configs(payload, &peek, policy, ctx)?
+        }
+        _ => None,
+    };
+    if let Some(d) = checked {
+        return Ok((peek, d));
+    }
     let expects_response = if peek.api_key == API_KEY_PRODUCE {
         let acks = header::produce_acks(payload, &peek).map_err(SessionError::ClientHeader)?;
+        if !policy.read_only.is_empty() {
+            if let Some(d) = safeguards::check_read_only_produce(payload, &peek, acks, policy, ctx)?
+            {
+                return Ok((peek, d));
+            }
+        }
         if !policy.produce.is_empty() {
             if let Some(d) = check_produce(payload, &peek, acks, policy, ctx)? {
                 return Ok((peek, d));
@@ -695,7 +753,9 @@ fn check_create_topics(
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
     let id = request_identity(payload, peek, ctx.source);
-    if policy.create_topic_rules(&id).next().is_none() {
+    if policy.create_topic_rules(&id).next().is_none()
+        && policy.topic_config_rules(&id).next().is_none()
+    {
         return Ok(None);
     }
     let body =
@@ -713,6 +773,24 @@ fn check_create_topics(
             let Some(reason) = rule.violation(t) else {
                 continue;
             };
+            ctx.log(&rule.name, rule.action, &reason, peek.api_key);
+            if rule.action == Action::Reject && messages[i].is_empty() {
+                messages[i] = format!("rejected by Sluice policy {}: {reason}", rule.name);
+                rejected.get_or_insert_with(|| rule.name.clone());
+            }
+        }
+    }
+    // Topic-config rules check the configs a new topic is created with, as they check changes.
+    for rule in policy.topic_config_rules(&id) {
+        for (i, t) in specs.iter().enumerate() {
+            let Some(reason) = t
+                .configs
+                .iter()
+                .find_map(|(k, v)| rule.violation(&t.name, k, v.as_deref()))
+            else {
+                continue;
+            };
+            let reason = format!("topic {}: {reason}", t.name);
             ctx.log(&rule.name, rule.action, &reason, peek.api_key);
             if rule.action == Action::Reject && messages[i].is_empty() {
                 messages[i] = format!("rejected by Sluice policy {}: {reason}", rule.name);
@@ -802,6 +880,7 @@ async fn request_pump(
         conn_id,
         source: ident.source,
         logged: Vec::new(),
+        client_id_verdict: safeguards::ClientIdVerdict::default(),
     };
     // Frames already buffered before the first read (the first request) arrived about now.
     let mut read_at = Instant::now();
@@ -1105,18 +1184,25 @@ async fn response_pump(
                 }
                 if api_key == API_KEY_API_VERSIONS {
                     // Api keys a policy forbids this client, and with a topic map the keys whose
-                    // topic names Sluice does not map, are not advertised to it.
-                    let hidden = hidden_api_keys(shard, ident);
+                    // topic names Sluice does not map, are not advertised to it; versions a policy
+                    // cannot check are capped.
+                    let (hidden, caps) = api_versions_restrictions(shard, ident);
                     let topic_map = !cfg.policy.topics.is_empty();
-                    if !hidden.is_empty() || topic_map {
+                    if !hidden.is_empty() || !caps.is_empty() || topic_map {
                         let offered = |k: i16| {
                             if hidden.contains(&k) {
-                                None
-                            } else if topic_map {
-                                topics::offered_versions(k)
-                            } else {
-                                Some(i16::MIN..=i16::MAX)
+                                return None;
                             }
+                            let r = if topic_map {
+                                topics::offered_versions(k)?
+                            } else {
+                                i16::MIN..=i16::MAX
+                            };
+                            let max = caps
+                                .iter()
+                                .filter(|(key, _)| *key == k)
+                                .fold(*r.end(), |m, (_, cap)| m.min(*cap));
+                            Some(*r.start()..=max)
                         };
                         let current = out.clone().into_payload(payload.clone());
                         if let Some(p) =

@@ -80,6 +80,9 @@ pub struct Shard {
     pub metrics: ShardMetrics,
     /// Quota buckets and, for owned keys, every shard's demand.
     pub quotas: QuotaTable,
+    /// When a (rule, client id) refusal of a client id rule was last logged at warn (see
+    /// [`Shard::warn_client_id_once`]).
+    client_id_warned: RefCell<BTreeMap<(String, String), Instant>>,
     bootstrap_listener: RefCell<Option<ListenerState>>,
     node_listeners: RefCell<BTreeMap<i32, ListenerState>>,
     connections: RefCell<BTreeMap<u64, ConnInfo>>,
@@ -92,7 +95,36 @@ pub struct Shard {
     me: Weak<Shard>,
 }
 
+/// How often one (rule, client id) violation of a client id rule is logged at warn per shard.
+const CLIENT_ID_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most (rule, client id) pairs remembered for [`Shard::warn_client_id_once`].
+const CLIENT_ID_WARN_MAX: usize = 1024;
+
 impl Shard {
+    /// Whether a client id rule's violation by `client_id` should be logged at warn now: once a
+    /// minute per shard, rule and client id. A refused client reconnects (librdkafka about 20
+    /// times a second) and each connection violates again; the rest are logged at debug and every
+    /// one is counted. At most [`CLIENT_ID_WARN_MAX`] pairs are remembered (older ones are
+    /// forgotten first, then all).
+    pub fn warn_client_id_once(&self, rule: &str, client_id: &str) -> bool {
+        let now = Instant::now();
+        let mut m = self.client_id_warned.borrow_mut();
+        let key = (rule.to_string(), client_id.to_string());
+        if m.get(&key)
+            .is_some_and(|t| now.saturating_duration_since(*t) < CLIENT_ID_WARN_EVERY)
+        {
+            return false;
+        }
+        if m.len() >= CLIENT_ID_WARN_MAX {
+            m.retain(|_, t| now.saturating_duration_since(*t) < CLIENT_ID_WARN_EVERY);
+            if m.len() >= CLIENT_ID_WARN_MAX {
+                m.clear();
+            }
+        }
+        m.insert(key, now);
+        true
+    }
+
     /// New shard state.
     pub fn new(id: usize, config: Rc<Config>) -> Rc<Shard> {
         let shards = config.shards;
@@ -109,6 +141,7 @@ impl Shard {
             shutdown: Latch::new(),
             metrics: ShardMetrics::default(),
             quotas: QuotaTable::new(id, shards),
+            client_id_warned: RefCell::new(BTreeMap::new()),
             bootstrap_listener: RefCell::new(None),
             node_listeners: RefCell::new(BTreeMap::new()),
             connections: RefCell::new(BTreeMap::new()),

@@ -1,11 +1,16 @@
-//! Produce safeguards against the real cluster, as real clients see them: each rule rejects what
-//! it should with POLICY_VIOLATION (Java: `PolicyViolationException`, librdkafka:
-//! `POLICY_VIOLATION`), the error message names the rule, and everything else passes. A log-only
-//! rule lets the request through and counts it; acks=0, which has no response, closes the
-//! connection as a broker would.
+//! Safeguards against the real cluster, as real clients see them: each rule rejects what it
+//! should with the Kafka error the client understands (POLICY_VIOLATION: Java
+//! `PolicyViolationException`, librdkafka `POLICY_VIOLATION`; read-only topics
+//! TOPIC_AUTHORIZATION_FAILED; a refused client id: POLICY_VIOLATION in ApiVersions), the error
+//! message names the rule where the client shows it, and everything else passes. A log-only rule
+//! lets the request through and counts it; acks=0, which has no response, closes the connection
+//! as a broker would. Quotas are here too.
+
+use std::io::Write;
 
 use super::cluster::shared;
 use super::other_clients::run_python;
+use super::robustness::{closed_without_reply, connect, read_frame};
 use super::scenario::JavaScenario;
 use super::sluice::Sluice;
 use super::{json_field, unique_name};
@@ -365,4 +370,489 @@ fetch_bytes_per_s = {}
         "[it] fetch quota: consumer at {:.3} of the limit",
         rate / LIMIT
     );
+}
+
+/// Client id safeguards: a client id outside the pattern (or none at all) is refused before any
+/// request reaches a broker. Sluice answers ApiVersions with POLICY_VIOLATION and closes the
+/// connection on anything else: the Java client logs "Received error POLICY_VIOLATION ... when
+/// making an ApiVersionsRequest ... Disconnecting." and its call times out; librdkafka reports
+/// the refused connections through its error callback. A compliant client id works, and a
+/// log-only rule lets its client through and counts it.
+#[test]
+fn client_id_safeguards_as_java_and_librdkafka_see_them() {
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        2,
+        r#"
+[[policy.client_ids]]
+name = "named-clients"
+required = true
+
+# Scoped to non-empty client ids: an empty one is named-clients' business.
+[[policy.client_ids]]
+name = "team-prefix"
+client_id = { regex = "." }
+pattern = { regex = "^(sluice-it-|librdkafka-ok-)" }
+
+[[policy.client_ids]]
+name = "admin-watch"
+action = "log"
+client_id = { prefix = "sluice-it-" }
+pattern = { regex = "-producer-" }
+"#,
+    );
+    let violations = |rule: &str, action: &str| {
+        sluice.metrics().sum(
+            "sluice_policy_violations_total",
+            &[("rule", rule), ("action", action)],
+        )
+    };
+    let java = |prefix: &str, expect: &str| {
+        JavaScenario::new("client-id-expect", &sluice.bootstrap())
+            .arg("client-id-prefix", prefix)
+            .arg("expect", expect)
+            .run()
+    };
+
+    // A compliant client id passes; the log-only rule counts it.
+    let ok = java("sluice-it-", "ok");
+    ok.assert_ok();
+    assert!(violations("admin-watch", "log") >= 1.0);
+    assert_eq!(violations("team-prefix", "reject"), 0.0);
+    assert_eq!(violations("named-clients", "reject"), 0.0);
+
+    // A client id outside the pattern: the Java client is told POLICY_VIOLATION in its
+    // ApiVersions response, disconnects, and its call times out.
+    let described = sluice
+        .metrics()
+        .sum("sluice_requests_total", &[("api_name", "DescribeCluster")]);
+    assert!(
+        described >= 1.0,
+        "the compliant client described the cluster"
+    );
+    let refused = java("other-", "TimeoutException");
+    refused.assert_ok();
+    assert!(
+        refused
+            .stderr
+            .contains("Received error POLICY_VIOLATION from node")
+            && refused.stderr.contains("when making an ApiVersionsRequest"),
+        "the Java client did not log the refusal:\n{}",
+        refused.stderr
+    );
+    assert!(violations("team-prefix", "reject") >= 1.0);
+    let log = sluice.log_tail(400);
+    assert!(
+        log.contains("team-prefix") && log.contains("does not match the required pattern"),
+        "{log}"
+    );
+    assert_eq!(
+        sluice
+            .metrics()
+            .sum("sluice_requests_total", &[("api_name", "DescribeCluster")]),
+        described,
+        "no request of the refused client went further than ApiVersions"
+    );
+
+    // librdkafka: compliant, and outside the pattern.
+    let rdk = |client_id: &str, expect: &str| {
+        run_python(
+            "client-id-expect",
+            &sluice.bootstrap(),
+            "unused",
+            &["--client-id", client_id, "--expect", expect],
+        )
+    };
+    rdk("librdkafka-ok-1", "ok");
+    let before = violations("team-prefix", "reject");
+    let line = rdk("console-rdk", RDK_REFUSED);
+    eprintln!("[it] librdkafka refused by client id: {line}");
+    assert!(violations("team-prefix", "reject") > before);
+    assert!(
+        line.contains("ApiVersionRequest failed: Broker: Policy violation"),
+        "librdkafka did not report the refusal: {line}"
+    );
+
+    // Neither client sends an empty client id (Java substitutes "adminclient-N", librdkafka
+    // "rdkafka"), so `required` is shown on the wire: a null client id gets POLICY_VIOLATION in
+    // its ApiVersions response, and its next request closes the connection unanswered.
+    let mut s = connect(&sluice.bootstrap());
+    s.write_all(&null_client_id_request(18, 0, 1))
+        .expect("write");
+    let p = read_frame(&mut s).expect("ApiVersions answer");
+    assert_eq!(i32::from_be_bytes([p[0], p[1], p[2], p[3]]), 1);
+    assert_eq!(i16::from_be_bytes([p[4], p[5]]), 44, "POLICY_VIOLATION");
+    s.write_all(&null_client_id_request(3, 1, 2))
+        .expect("write");
+    assert!(closed_without_reply(&mut s), "Metadata was not refused");
+    assert!(violations("named-clients", "reject") >= 1.0);
+}
+
+/// What librdkafka's call reports when Sluice refuses its client id: its connections fail
+/// (the error callback and log say "ApiVersionRequest failed: Broker: Policy violation").
+const RDK_REFUSED: &str = "_TRANSPORT";
+
+/// A request frame with header v1 and a null client id: ApiVersions (empty body) or Metadata v1
+/// (null topic list: all topics).
+fn null_client_id_request(api_key: i16, version: i16, correlation_id: i32) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&api_key.to_be_bytes());
+    p.extend_from_slice(&version.to_be_bytes());
+    p.extend_from_slice(&correlation_id.to_be_bytes());
+    p.extend_from_slice(&(-1i16).to_be_bytes());
+    if api_key == 3 {
+        p.extend_from_slice(&(-1i32).to_be_bytes()); // topics: null (all)
+    }
+    let mut f = (p.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&p);
+    f
+}
+
+/// Read-only topics: Produce to a read-only topic fails with TOPIC_AUTHORIZATION_FAILED (Java:
+/// `TopicAuthorizationException`; librdkafka: `TOPIC_AUTHORIZATION_FAILED`), as do
+/// DeleteRecords and DeleteTopics; other topics are written as usual, and a log-only rule lets
+/// the records through and counts them. Clients in scope are offered Produce up to v12 and
+/// DeleteTopics up to v5 (later versions may carry topic ids only). The rules reload live.
+#[test]
+fn read_only_topics_as_java_and_librdkafka_see_them() {
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        2,
+        r#"
+[[policy.read_only_topics]]
+name = "audit-read-only"
+topics = [{ prefix = "it-audit-" }, { exact = "never-written" }]
+
+[[policy.read_only_topics]]
+name = "ledger-watch"
+action = "log"
+topics = [{ regex = "^it-ledger-" }]
+"#,
+    );
+    let violations = |rule: &str, action: &str| {
+        sluice.metrics().sum(
+            "sluice_policy_violations_total",
+            &[("rule", rule), ("action", action)],
+        )
+    };
+    let java_produce = |topic: &str, expect: &str, message: &str| {
+        JavaScenario::new("produce-expect", &sluice.bootstrap())
+            .arg("topic", topic)
+            .arg("records", 20)
+            .arg("expect", expect)
+            .arg("message-contains", message)
+            .run()
+            .assert_ok()
+            .to_string()
+    };
+    java_produce(&unique_name("it-orders"), "ok", "");
+    assert_eq!(violations("audit-read-only", "reject"), 0.0);
+    let audit = unique_name("it-audit");
+    let line = java_produce(&audit, "TopicAuthorizationException", &audit);
+    eprintln!("[it] Java producer on a read-only topic: {line}");
+    assert!(violations("audit-read-only", "reject") >= 1.0);
+    let m = sluice.metrics();
+    assert_eq!(
+        m.sum(
+            "sluice_requests_total",
+            &[("api_name", "Produce"), ("api_version", "13")]
+        ),
+        0.0,
+        "Produce v13 was not offered to a client under a read-only rule"
+    );
+    assert!(m.sum("sluice_requests_total", &[("api_name", "Produce")]) > 0.0);
+
+    // Log-only: written, counted.
+    java_produce(&unique_name("it-ledger"), "ok", "");
+    assert!(violations("ledger-watch", "log") >= 1.0);
+
+    // DeleteRecords on a read-only topic, and on another.
+    let delete = |topic: &str, expect: &str| {
+        JavaScenario::new("delete-records-expect", &sluice.bootstrap())
+            .arg("topic", topic)
+            .arg("expect", expect)
+            .run()
+            .assert_ok()
+            .to_string()
+    };
+    delete(&unique_name("it-audit"), "TopicAuthorizationException");
+    delete(&unique_name("it-orders"), "ok");
+
+    // DeleteTopics likewise (offered up to v5, which names every topic).
+    let delete_topic = |topic: &str, expect: &str| {
+        JavaScenario::new("delete-topic-expect", &sluice.bootstrap())
+            .arg("topic", topic)
+            .arg("expect", expect)
+            .run()
+            .assert_ok()
+            .to_string()
+    };
+    delete_topic(&unique_name("it-audit"), "TopicAuthorizationException");
+    delete_topic(&unique_name("it-orders"), "ok");
+    assert_eq!(
+        sluice.metrics().sum(
+            "sluice_requests_total",
+            &[("api_name", "DeleteTopics"), ("api_version", "6")]
+        ),
+        0.0,
+        "DeleteTopics v6 was not offered to a client under a read-only rule"
+    );
+
+    // librdkafka.
+    let rdk = |scenario: &str, topic: &str, extra: &[&str]| {
+        run_python(scenario, &sluice.bootstrap(), topic, extra)
+    };
+    rdk(
+        "produce-expect",
+        &unique_name("it-orders-rdk"),
+        &["--records", "20", "--expect", "ok"],
+    );
+    let before = violations("audit-read-only", "reject");
+    rdk(
+        "produce-expect",
+        &unique_name("it-audit-rdk"),
+        &["--records", "20", "--expect", "TOPIC_AUTHORIZATION_FAILED"],
+    );
+    assert!(violations("audit-read-only", "reject") > before);
+    rdk(
+        "delete-records-expect",
+        &unique_name("it-audit-rdk"),
+        &["--expect", "TOPIC_AUTHORIZATION_FAILED"],
+    );
+    rdk(
+        "delete-records-expect",
+        &unique_name("it-orders-rdk"),
+        &["--expect", "ok"],
+    );
+    rdk(
+        "delete-topic-expect",
+        &unique_name("it-audit-rdk"),
+        &["--expect", "TOPIC_AUTHORIZATION_FAILED"],
+    );
+
+    // One Produce request for a read-only topic and another (clients batch per broker, so this
+    // happens when both have a leader on one broker): answered whole, nothing written; the
+    // other topic gets POLICY_VIOLATION saying why. Sent raw, as no client can be made to do it
+    // on purpose.
+    let resp = raw_produce(&sluice.bootstrap(), &["it-audit-x", "it-orders-x"]);
+    let codes: Vec<(String, i16, String)> = resp
+        .responses
+        .iter()
+        .map(|t| {
+            let p = &t.partition_responses[0];
+            (
+                t.name.0.to_string(),
+                p.error_code,
+                p.error_message.as_deref().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(codes[0].0, "it-audit-x");
+    assert_eq!(codes[0].1, 29, "{codes:?}");
+    assert!(codes[0].2.contains("audit-read-only"), "{codes:?}");
+    assert_eq!(codes[1].1, 44, "{codes:?}");
+    assert!(
+        codes[1]
+            .2
+            .contains("not written: topic it-audit-x of the same request is read-only"),
+        "{codes:?}"
+    );
+
+    // Live reload: an invalid rule is refused with its dotted path and changes nothing; a valid
+    // one applies to the next connections.
+    let append = |text: &str| {
+        let path = sluice.config_path();
+        let mut cfg = std::fs::read_to_string(path).expect("read config");
+        cfg.push_str(text);
+        std::fs::write(path, cfg).expect("write config");
+    };
+    let original = std::fs::read_to_string(sluice.config_path()).expect("read config");
+    append("\n[[policy.read_only_topics]]\nname = \"frozen\"\n");
+    let (status, body) = sluice.admin("POST", "/reload", "", None);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("policy.read_only_topics[2].topics: is required"),
+        "{body}"
+    );
+    std::fs::write(sluice.config_path(), &original).expect("write config");
+    let orders = unique_name("it-orders");
+    java_produce(&orders, "ok", "");
+    append("\n[[policy.read_only_topics]]\nname = \"frozen\"\ntopics = [{ prefix = \"it-orders-\" }]\n");
+    let (status, body) = sluice.admin("POST", "/reload", "", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("policy.read_only_topics"), "{body}");
+    java_produce(&orders, "TopicAuthorizationException", &orders);
+    assert!(violations("frozen", "reject") >= 1.0);
+}
+
+/// Sends one Produce v9 request (acks=all, an empty record set per topic) for `topics` to
+/// `addr` and returns the response.
+fn raw_produce(addr: &str, topics: &[&str]) -> kafka_protocol::messages::ProduceResponse {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiKey, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    const V: i16 = 9;
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(
+            topics
+                .iter()
+                .map(|t| {
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                        .with_partition_data(vec![PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(bytes::Bytes::new()))])
+                })
+                .collect(),
+        );
+    let mut body = bytes::BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(V)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("sluice-it-raw")))
+        .encode(&mut body, ApiKey::Produce.request_header_version(V))
+        .expect("header");
+    req.encode(&mut body, V).expect("request");
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    let mut s = connect(addr);
+    s.write_all(&frame).expect("write");
+    let mut p = bytes::Bytes::from(read_frame(&mut s).expect("Produce response"));
+    let h = ResponseHeader::decode(&mut p, ApiKey::Produce.response_header_version(V))
+        .expect("response header");
+    assert_eq!(h.correlation_id, 7);
+    ProduceResponse::decode(&mut p, V).expect("Produce response")
+}
+
+/// Topic-config safeguards: IncrementalAlterConfigs, AlterConfigs and the configs of CreateTopics
+/// are checked against allowed ranges and values; a violation fails with POLICY_VIOLATION (Java:
+/// `PolicyViolationException` naming the rule; librdkafka: `POLICY_VIOLATION`), and an allowed
+/// change is applied (read back with DescribeConfigs).
+#[test]
+fn topic_config_safeguards_as_java_and_librdkafka_see_them() {
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        1,
+        r#"
+[[policy.topic_configs]]
+name = "retention-bounds"
+topic_name = { prefix = "it-" }
+forbidden_configs = ["unclean.leader.election.enable"]
+config_ranges = { "retention.ms" = { min = 3600000, max = 604800000 } }
+config_values = { "cleanup.policy" = ["delete"] }
+"#,
+    );
+    let violations = || {
+        sluice.metrics().sum(
+            "sluice_policy_violations_total",
+            &[("rule", "retention-bounds"), ("action", "reject")],
+        )
+    };
+    let java = |configs: &str, expect: &str| {
+        JavaScenario::new("alter-config-expect", &sluice.bootstrap())
+            .arg("topic", unique_name("it-cfg"))
+            .arg("configs", configs)
+            .arg("expect", expect)
+            .run()
+            .assert_ok()
+            .to_string()
+    };
+    java("retention.ms=86400000;cleanup.policy=delete", "ok");
+    assert_eq!(violations(), 0.0);
+    let bad = "PolicyViolationException";
+    let line = java("retention.ms=1000", bad);
+    assert!(
+        line.contains("retention-bounds") && line.contains("retention.ms=1000"),
+        "{line}"
+    );
+    assert!(java("cleanup.policy=compact", bad).contains("cleanup.policy=compact"));
+    assert!(java("unclean.leader.election.enable=true", bad).contains("may not be set"));
+    assert!(violations() >= 3.0);
+    // KIP-339 APPEND to a list config is checked like a set.
+    let line = JavaScenario::new("alter-config-expect", &sluice.bootstrap())
+        .arg("topic", unique_name("it-cfg"))
+        .arg("op", "APPEND")
+        .arg("configs", "cleanup.policy=compact")
+        .arg("expect", bad)
+        .run()
+        .assert_ok()
+        .to_string();
+    assert!(line.contains("cleanup.policy=compact"), "{line}");
+    // One request for a violating and a compliant topic is answered whole: the compliant one
+    // is not applied either, and says why.
+    let line = JavaScenario::new("alter-config-expect", &sluice.bootstrap())
+        .arg("topic", unique_name("it-cfg"))
+        .arg("configs", "retention.ms=1000")
+        .arg("expect", bad)
+        .arg("also-topic", unique_name("it-cfg-fine"))
+        .arg("also-configs", "retention.ms=7200000")
+        .arg("also-expect", bad)
+        .arg(
+            "also-message",
+            "not applied: another resource of the request violates Sluice policy retention-bounds",
+        )
+        .run()
+        .assert_ok()
+        .to_string();
+    eprintln!("[it] two resources, one violating: {line}");
+    // Topics outside topic_name are not checked.
+    JavaScenario::new("alter-config-expect", &sluice.bootstrap())
+        .arg("topic", unique_name("other-cfg"))
+        .arg("configs", "retention.ms=1000")
+        .run()
+        .assert_ok();
+
+    // The same checks on the configs a topic is created with.
+    let create = |configs: &str, expect: &str| {
+        JavaScenario::new("create-topic-expect", &sluice.bootstrap())
+            .arg("topic", unique_name("it-cfg-new"))
+            .arg("configs", configs)
+            .arg("expect", expect)
+            .run()
+            .assert_ok()
+            .to_string()
+    };
+    assert!(create("retention.ms=1000", bad).contains("retention-bounds"));
+    create("retention.ms=7200000", "ok");
+
+    // librdkafka: IncrementalAlterConfigs and the legacy AlterConfigs.
+    let rdk = |extra: &[&str]| {
+        run_python(
+            "alter-config-expect",
+            &sluice.bootstrap(),
+            &unique_name("it-cfg-rdk"),
+            extra,
+        )
+    };
+    rdk(&["--configs", "retention.ms=7200000", "--expect", "ok"]);
+    let before = violations();
+    rdk(&[
+        "--configs",
+        "retention.ms=1000",
+        "--expect",
+        "POLICY_VIOLATION",
+    ]);
+    assert!(violations() > before);
+    rdk(&[
+        "--legacy",
+        "--configs",
+        "cleanup.policy=compact",
+        "--expect",
+        "POLICY_VIOLATION",
+    ]);
+    rdk(&[
+        "--legacy",
+        "--configs",
+        "retention.ms=7200000",
+        "--expect",
+        "ok",
+    ]);
 }

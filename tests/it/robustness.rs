@@ -29,7 +29,7 @@ fn request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<
     f
 }
 
-fn connect(addr: &str) -> TcpStream {
+pub(super) fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect to sluice");
     s.set_read_timeout(Some(Duration::from_secs(15)))
         .expect("timeout");
@@ -37,7 +37,7 @@ fn connect(addr: &str) -> TcpStream {
 }
 
 /// Reads one response frame; `None` when the connection was closed first.
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+pub(super) fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut size = [0u8; 4];
     s.read_exact(&mut size).ok()?;
     let mut p = vec![0u8; i32::from_be_bytes(size) as usize];
@@ -46,7 +46,7 @@ fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 /// True when the peer closes the connection (EOF or reset) without sending a byte.
-fn closed_without_reply(s: &mut TcpStream) -> bool {
+pub(super) fn closed_without_reply(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 1];
     match s.read(&mut b) {
         Ok(0) => true,

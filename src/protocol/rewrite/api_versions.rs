@@ -160,6 +160,29 @@ pub fn restrict_api_keys(
     ctx.encode(payload, body_offset, &msg).map(Some)
 }
 
+/// Local answer to an ApiVersions request from a client a policy refuses (a client id rule):
+/// an ApiVersionsResponse of the request's `version` (header v0, KIP-511) with `error_code`
+/// (`POLICY_VIOLATION`, 44) and no api keys. The Java client logs "Received error
+/// POLICY_VIOLATION from node ... Disconnecting." and disconnects. Returns the payload without
+/// size prefix.
+///
+/// # Errors
+/// When the response cannot be encoded (a version kafka-protocol does not know).
+pub fn api_versions_error(
+    correlation_id: i32,
+    version: i16,
+    error_code: i16,
+) -> Result<Bytes, String> {
+    use kafka_protocol::protocol::Encodable;
+    let mut out = BytesMut::new();
+    out.put_i32(correlation_id); // response header v0, always
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .encode(&mut out, version)
+        .map_err(|e| e.to_string())?;
+    Ok(out.freeze())
+}
+
 /// Local answer to an ApiVersions request whose version Sluice cannot decode: an
 /// ApiVersionsResponse v0 (header v0) with error UNSUPPORTED_VERSION (35) and
 /// `api_keys = [ApiVersions 0..=max]`, as the broker does (KIP-511), so clients retry with a lower
@@ -211,6 +234,64 @@ mod tests {
             assert_eq!(ks, vec![0, 18], "v{v}");
             assert!(super::hide_api_keys(&payload, v, &[77]).unwrap().is_none());
             assert!(super::hide_api_keys(&payload, v, &[]).unwrap().is_none());
+        }
+    }
+
+    /// `restrict_api_keys` with `hidden` keys removed and `(key, max)` caps.
+    fn restrict_api_keys(
+        payload: &Bytes,
+        v: i16,
+        hidden: &[i16],
+        caps: &[(i16, i16)],
+    ) -> Result<Option<Bytes>, RewriteError> {
+        super::restrict_api_keys(payload, v, &|k| {
+            if hidden.contains(&k) {
+                return None;
+            }
+            let max = caps
+                .iter()
+                .filter(|(key, _)| *key == k)
+                .fold(i16::MAX, |m, (_, cap)| m.min(*cap));
+            Some(i16::MIN..=max)
+        })
+    }
+
+    #[test]
+    fn caps_lower_max_versions() {
+        for v in ApiVersionsResponse::VERSIONS.min..=ApiVersionsResponse::VERSIONS.max {
+            let orig = ApiVersionsResponse::default().with_api_keys(vec![
+                key(0, 3, 13),
+                key(20, 0, 6),
+                key(18, 0, 4),
+            ]);
+            let payload = response(ApiKey::ApiVersions, v, 3, &orig);
+            let out = restrict_api_keys(&payload, v, &[20], &[(0, 12)])
+                .unwrap()
+                .expect("changed");
+            let got: ApiVersionsResponse = decode(ApiKey::ApiVersions, v, &payload, &out);
+            assert_eq!(got.api_keys, vec![key(0, 3, 12), key(18, 0, 4)], "v{v}");
+            // A cap below the min removes the key; a cap above the max changes nothing.
+            let out = restrict_api_keys(&payload, v, &[], &[(0, 2)])
+                .unwrap()
+                .expect("changed");
+            let got: ApiVersionsResponse = decode(ApiKey::ApiVersions, v, &payload, &out);
+            assert_eq!(got.api_keys, vec![key(20, 0, 6), key(18, 0, 4)], "v{v}");
+            assert!(restrict_api_keys(&payload, v, &[], &[(0, 13)])
+                .unwrap()
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn error_answer_in_every_version() {
+        for v in ApiVersionsResponse::VERSIONS.min..=ApiVersionsResponse::VERSIONS.max {
+            let p = super::api_versions_error(5, v, 44).unwrap();
+            assert_eq!(crate::protocol::header::response_correlation_id(&p), Ok(5));
+            let mut body = p.slice(4..);
+            let m = ApiVersionsResponse::decode(&mut body, v).unwrap();
+            assert_eq!(m.error_code, 44, "v{v}");
+            assert!(m.api_keys.is_empty());
+            assert!(body.is_empty());
         }
     }
 

@@ -35,7 +35,7 @@ use super::versions::{decodable_versions, keys};
 use super::wire::{walk_body, Cursor, Schema, WireError};
 
 pub use api_versions::{
-    api_versions_unsupported, hide_api_keys as api_versions_hide,
+    api_versions_error, api_versions_unsupported, hide_api_keys as api_versions_hide,
     restrict_api_keys as api_versions_restrict,
 };
 

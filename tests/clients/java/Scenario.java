@@ -9,7 +9,9 @@
 // stdin (see there). A watchdog ends a scenario that runs past --timeout-ms with status 3.
 //
 // Scenarios: describe-cluster, produce-consume, group-rebalance, idempotent, transactional, admin,
-// leader-change. Compiled by tests/support/kafka-install.sh.
+// leader-change, and the policy scenarios (produce-expect, create-topic-expect, delete-topic-expect,
+// client-id-expect, alter-config-expect, delete-records-expect, produce-rate, consume-rate).
+// Compiled by tests/support/kafka-install.sh.
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -903,7 +905,8 @@ public final class Scenario {
         } else {
             check(ok == 0, "%d of %d records acked, expected all to fail with %s", ok, n, expect);
             check(errors.equals(Set.of(expect)), "errors %s, expected %s", errors, expect);
-            check(message.contains("Sluice policy"), "error message does not name the policy: %s", message);
+            String want = opt("message-contains", "Sluice policy");
+            check(message.contains(want), "error message does not contain '%s': %s", want, message);
         }
         return String.format("\"acked\":%d,\"errors\":\"%s\",\"message\":%s", ok, errors, jsonString(message));
     }
@@ -1068,6 +1071,160 @@ public final class Scenario {
         }
     }
 
+
+    /**
+     * An admin client (client id from --client-id-prefix) asks for the cluster's nodes and checks
+     * the outcome against --expect: "ok", or the simple class name of the exception the call must
+     * fail with (a gateway that refuses the client id answers ApiVersions with an error: the
+     * client disconnects, retries, and the call times out after --api-timeout-ms).
+     */
+    String clientIdExpect() throws Exception {
+        String expect = opt("expect", "ok");
+        Properties p = common("admin");
+        String apiTimeout = opt("api-timeout-ms", expect.equals("ok") ? "30000" : "8000");
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, apiTimeout);
+        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, apiTimeout);
+        String outcome;
+        String message = "";
+        int nodes = 0;
+        try (Admin admin = Admin.create(p)) {
+            try {
+                nodes = admin.describeCluster().nodes().get(remainingMs(), TimeUnit.MILLISECONDS).size();
+                outcome = "ok";
+            } catch (ExecutionException e) {
+                outcome = e.getCause().getClass().getSimpleName();
+                message = String.valueOf(e.getCause().getMessage());
+            }
+        }
+        check(outcome.equals(expect), "describeCluster: %s (%s), expected %s", outcome, message, expect);
+        return String.format("\"outcome\":\"%s\",\"nodes\":%d,\"message\":%s", outcome, nodes, jsonString(message));
+    }
+
+    /**
+     * Creates --topic, sets --configs (k=v;k=v) on it with IncrementalAlterConfigs (SET) and checks
+     * the outcome against --expect: "ok" (every value is then read back with DescribeConfigs), or
+     * the simple class name of the exception the change must fail with (whose message must then
+     * name the Sluice policy).
+     */
+    String alterConfigExpect() throws Exception {
+        String topic = topic();
+        String expect = opt("expect", "ok");
+        org.apache.kafka.clients.admin.AlterConfigOp.OpType opType =
+                org.apache.kafka.clients.admin.AlterConfigOp.OpType.valueOf(opt("op", "SET"));
+        List<org.apache.kafka.clients.admin.AlterConfigOp> ops = new ArrayList<>();
+        Map<String, String> want = new TreeMap<>();
+        for (String kv : opt("configs", "").split(";")) {
+            if (!kv.isBlank()) {
+                String[] p = kv.split("=", 2);
+                want.put(p[0].trim(), p[1].trim());
+                ops.add(new org.apache.kafka.clients.admin.AlterConfigOp(
+                        new org.apache.kafka.clients.admin.ConfigEntry(p[0].trim(), p[1].trim()), opType));
+            }
+        }
+        org.apache.kafka.common.config.ConfigResource res = new org.apache.kafka.common.config.ConfigResource(
+                org.apache.kafka.common.config.ConfigResource.Type.TOPIC, topic);
+        // --also-topic T --also-configs k=v: a second resource in the same request, whose outcome
+        // must be --also-expect (with its message containing --also-message when it fails).
+        String also = opt("also-topic", null);
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, 1, (short) 3, Map.of());
+            Map<org.apache.kafka.common.config.ConfigResource, Collection<org.apache.kafka.clients.admin.AlterConfigOp>> req =
+                    new HashMap<>();
+            req.put(res, ops);
+            org.apache.kafka.common.config.ConfigResource alsoRes = null;
+            if (also != null) {
+                ensureTopic(admin, also, 1, (short) 3, Map.of());
+                alsoRes = new org.apache.kafka.common.config.ConfigResource(
+                        org.apache.kafka.common.config.ConfigResource.Type.TOPIC, also);
+                List<org.apache.kafka.clients.admin.AlterConfigOp> alsoOps = new ArrayList<>();
+                for (String kv : opt("also-configs", "").split(";")) {
+                    if (!kv.isBlank()) {
+                        String[] p = kv.split("=", 2);
+                        alsoOps.add(new org.apache.kafka.clients.admin.AlterConfigOp(
+                                new org.apache.kafka.clients.admin.ConfigEntry(p[0].trim(), p[1].trim()),
+                                org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET));
+                    }
+                }
+                req.put(alsoRes, alsoOps);
+            }
+            Map<org.apache.kafka.common.config.ConfigResource, org.apache.kafka.common.KafkaFuture<Void>> fs =
+                    admin.incrementalAlterConfigs(req).values();
+            String outcome;
+            String message = "";
+            try {
+                fs.get(res).get(remainingMs(), TimeUnit.MILLISECONDS);
+                outcome = "ok";
+            } catch (ExecutionException e) {
+                outcome = e.getCause().getClass().getSimpleName();
+                message = String.valueOf(e.getCause().getMessage());
+            }
+            check(outcome.equals(expect), "incrementalAlterConfigs: %s (%s), expected %s", outcome, message, expect);
+            if (alsoRes != null) {
+                String alsoOutcome;
+                String alsoMessage = "";
+                try {
+                    fs.get(alsoRes).get(remainingMs(), TimeUnit.MILLISECONDS);
+                    alsoOutcome = "ok";
+                } catch (ExecutionException e) {
+                    alsoOutcome = e.getCause().getClass().getSimpleName();
+                    alsoMessage = String.valueOf(e.getCause().getMessage());
+                }
+                String alsoExpect = opt("also-expect", "ok");
+                check(alsoOutcome.equals(alsoExpect), "second resource: %s (%s), expected %s", alsoOutcome,
+                        alsoMessage, alsoExpect);
+                check(alsoMessage.contains(opt("also-message", "")), "second resource's message: %s", alsoMessage);
+                message = message + " | " + also + ": " + alsoMessage;
+            }
+            if (!expect.equals("ok")) {
+                check(message.contains("Sluice policy"), "error message does not name the policy: %s", message);
+            } else {
+                // Brokers apply a config change from the metadata log asynchronously: read back
+                // until every value shows (or the deadline).
+                while (true) {
+                    org.apache.kafka.clients.admin.Config got = admin.describeConfigs(List.of(res)).all()
+                            .get(remainingMs(), TimeUnit.MILLISECONDS).get(res);
+                    List<String> wrong = new ArrayList<>();
+                    for (Map.Entry<String, String> e : want.entrySet()) {
+                        org.apache.kafka.clients.admin.ConfigEntry ce = got.get(e.getKey());
+                        if (ce == null || !e.getValue().equals(ce.value())) {
+                            wrong.add(e.getKey() + "=" + (ce == null ? null : ce.value()));
+                        }
+                    }
+                    if (wrong.isEmpty()) {
+                        break;
+                    }
+                    check(remainingMs() > 1000, "configs after the change: %s, expected %s", wrong, want);
+                    Thread.sleep(200);
+                }
+            }
+            return String.format("\"outcome\":\"%s\",\"message\":%s", outcome, jsonString(message));
+        }
+    }
+
+    /**
+     * Creates --topic, deletes the records of partition 0 before offset 0 and checks the outcome
+     * against --expect: "ok" or the simple class name of the exception it must fail with.
+     */
+    String deleteRecordsExpect() throws Exception {
+        String topic = topic();
+        String expect = opt("expect", "ok");
+        try (Admin admin = admin()) {
+            ensureTopic(admin, topic, 1, (short) 3, Map.of());
+            String outcome;
+            String message = "";
+            try {
+                admin.deleteRecords(Map.of(new TopicPartition(topic, 0),
+                        org.apache.kafka.clients.admin.RecordsToDelete.beforeOffset(0L)))
+                        .all().get(remainingMs(), TimeUnit.MILLISECONDS);
+                outcome = "ok";
+            } catch (ExecutionException e) {
+                outcome = e.getCause().getClass().getSimpleName();
+                message = String.valueOf(e.getCause().getMessage());
+            }
+            check(outcome.equals(expect), "deleteRecords: %s (%s), expected %s", outcome, message, expect);
+            return String.format("\"outcome\":\"%s\",\"message\":%s", outcome, jsonString(message));
+        }
+    }
 
     /**
      * Produces --records records of --value-bytes, then consumes them all (assign mode, from the
@@ -1588,6 +1745,12 @@ public final class Scenario {
                 return consumeRate();
             case "topic-map":
                 return topicMap();
+            case "client-id-expect":
+                return clientIdExpect();
+            case "alter-config-expect":
+                return alterConfigExpect();
+            case "delete-records-expect":
+                return deleteRecordsExpect();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }

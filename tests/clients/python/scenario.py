@@ -18,6 +18,7 @@ and then waits for a line "go" on stdin (the handshake of the Java client's scen
 
 import argparse
 import json
+import logging
 import os
 import sys
 import threading
@@ -36,12 +37,17 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import (
     AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
     NewTopic,
     OffsetSpec,
+    ResourceType,
 )
 
 SCENARIOS = ("produce-consume", "group-rebalance", "admin", "idempotent", "transactional", "leader-change",
-             "produce-expect", "delete-topic-expect", "create-topic-expect", "topic-map")
+             "produce-expect", "delete-topic-expect", "create-topic-expect", "topic-map", "client-id-expect",
+             "alter-config-expect", "delete-records-expect")
 
 
 class Fail(Exception):
@@ -99,7 +105,7 @@ class Ctx:
     def base_conf(self, **extra):
         conf = {
             "bootstrap.servers": self.args.bootstrap,
-            "client.id": "librdkafka-scenario",
+            "client.id": self.args.client_id,
             "socket.timeout.ms": 15000,
             "statistics.interval.ms": 250,
             "stats_cb": self._stats,
@@ -130,6 +136,9 @@ class Ctx:
         # librdkafka reports transient errors (e.g. a broker connection going down) here; they are
         # logged, and fatal ones fail the scenario.
         log("client error: %s" % err)
+        with self.lock:
+            self.errors = getattr(self, "errors", [])
+            self.errors.append(err)
         if err.fatal():
             self.fatal = err
 
@@ -884,6 +893,107 @@ def create_topic_expect(ctx, res):
     expect_outcome(ctx, res, "create_topics", fut)
 
 
+def client_id_expect(ctx, res):
+    """Asks for the cluster's metadata with --client-id and checks the outcome against --expect:
+    "ok", or a Kafka error name that the call or the client's error callback must report (a
+    gateway that refuses the client id answers ApiVersions with an error and closes the
+    connection; librdkafka reports that through its error callback and the call times out)."""
+    a = ctx.args
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("librdkafka-client-id")
+    logger.addHandler(Collect())
+    logger.setLevel(logging.DEBUG)
+    admin = AdminClient(ctx.base_conf(logger=logger))
+    try:
+        md = admin.list_topics(timeout=8 if a.expect != "ok" else ctx.remaining(15))
+        outcome = "ok"
+        res["brokers"] = len(md.brokers)
+    except KafkaException as e:
+        outcome = e.args[0].name()
+        res["message"] = e.args[0].str()
+    res["outcome"] = outcome
+    admin.poll(0.5)  # serves the error and log callbacks queued meanwhile
+    with ctx.lock:
+        errs = list(getattr(ctx, "errors", []))
+    res["client_errors"] = sorted({"%s: %s" % (e.name(), e.str()) for e in errs})
+    # librdkafka's own log lines about the ApiVersions exchange, without the broker prefix.
+    res["client_log"] = sorted({l.split(": ", 1)[-1].split(" (after ")[0] for l in lines if "ApiVersion" in l})[:5]
+    if a.expect == "ok":
+        if outcome != "ok":
+            raise Fail("list_topics: %s (%s), expected ok" % (outcome, res.get("message")))
+        return
+    if outcome == "ok":
+        raise Fail("list_topics succeeded, expected %s" % a.expect)
+    seen = {outcome} | {e.name() for e in errs}
+    if a.expect not in seen:
+        raise Fail("expected %s, saw %s (%s)" % (a.expect, sorted(seen), res["client_errors"]))
+
+
+def alter_config_expect(ctx, res):
+    """Creates --topic, sets --configs (k=v;k=v) on it with IncrementalAlterConfigs (SET), or with
+    the legacy AlterConfigs with --legacy, and checks the outcome against --expect: "ok" (then
+    every value is read back with DescribeConfigs) or the Kafka error name."""
+    a = ctx.args
+    admin = ctx.admin()
+    ensure_topic(ctx, admin, a.topic)
+    configs = {}
+    for kv in filter(None, a.configs.split(";")):
+        k, _, v = kv.partition("=")
+        configs[k.strip()] = v.strip()
+    if a.legacy:
+        res_ = ConfigResource(ResourceType.TOPIC, a.topic, set_config=configs)
+        fut = admin.alter_configs([res_], request_timeout=ctx.remaining(15))[res_]
+    else:
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in configs.items()]
+        res_ = ConfigResource(ResourceType.TOPIC, a.topic, incremental_configs=entries)
+        fut = admin.incremental_alter_configs([res_], request_timeout=ctx.remaining(15))[res_]
+    expect_outcome(ctx, res, "alter configs", fut)
+    if a.expect != "ok":
+        return
+    # Brokers apply a config change from the metadata log asynchronously: read back until every
+    # value shows (or the deadline).
+    while True:
+        got = admin.describe_configs([ConfigResource(ResourceType.TOPIC, a.topic)],
+                                     request_timeout=ctx.remaining(15))
+        values = list(got.values())[0].result(timeout=ctx.remaining(20))
+        wrong = ["%s=%r" % (k, values[k].value) for k, v in configs.items() if values[k].value != v]
+        if not wrong:
+            break
+        if ctx.deadline - time.monotonic() < 1:
+            raise Fail("configs after the change: %s, expected %s" % (wrong, configs))
+        time.sleep(0.2)
+    res["applied"] = sorted(configs)
+
+
+def delete_records_expect(ctx, res):
+    """Creates --topic, deletes its records before offset 0 on partition 0 and checks the outcome
+    against --expect: "ok" or the Kafka error name."""
+    a = ctx.args
+    admin = ctx.admin()
+    ensure_topic(ctx, admin, a.topic)
+    # librdkafka's admin client may route the request by metadata older than the new topic's
+    # leadership: retry what a broker calls retriable (a new topic settling), then judge.
+    settling = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.UNKNOWN_TOPIC_OR_PART)
+    for _ in range(20):
+        fut = admin.delete_records([TopicPartition(a.topic, 0, 0)], request_timeout=ctx.remaining(15))
+        fut = list(fut.values())[0]
+        try:
+            fut.result(timeout=ctx.remaining(20))
+            break
+        except KafkaException as e:
+            if e.args[0].code() not in settling or e.args[0].name() == a.expect:
+                break
+            log("delete_records: %s, retrying" % e.args[0])
+            time.sleep(0.5)
+    expect_outcome(ctx, res, "delete_records", fut)
+
+
 def wait_full_isr(ctx, admin, topic, partitions, rf):
     """Waits until every partition of topic has a leader and all rf replicas in sync; returns the
     topic's partition metadata."""
@@ -1188,6 +1298,8 @@ def main():
     p.add_argument("--expect", default="ok", help="produce-expect: ok, or the Kafka error name every record must fail with")
     p.add_argument("--upstream", default="", help="topic-map: the upstream topic --topic aliases")
     p.add_argument("--hidden", default="", help="topic-map: a hidden topic")
+    p.add_argument("--client-id", default="librdkafka-scenario", help="client.id of every client")
+    p.add_argument("--legacy", action="store_true", help="alter-config-expect: legacy AlterConfigs")
     p.add_argument("--timeout", type=float, default=60.0, help="overall scenario deadline, seconds")
     p.add_argument("--timeout-ms", type=int, default=0, help="deadline in milliseconds (overrides --timeout)")
     p.add_argument("--verbose", action="store_true")
@@ -1231,6 +1343,9 @@ def main():
         "delete-topic-expect": delete_topic_expect,
         "create-topic-expect": create_topic_expect,
         "topic-map": topic_map,
+        "client-id-expect": client_id_expect,
+        "alter-config-expect": alter_config_expect,
+        "delete-records-expect": delete_records_expect,
     }[args.scenario]
     start = time.monotonic()
     try:
