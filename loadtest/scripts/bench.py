@@ -6,8 +6,9 @@ Usage (from the repository root, after `cargo build --release -p sluice -p sluic
     loadtest/scripts/bench.py --quick     # 3 passes, short windows: < 10 min on 2 cores
     loadtest/scripts/bench.py --full      # 5 passes, longer windows, 90% load level too
     (also reachable as `loadtest/scripts/compare.sh --quick` / `--full`)
+    loadtest/scripts/bench.py --scaling --quick --shards 1,2,4,8   # core scaling (Sluice only)
 
-Writes loadtest/results/<date>-<machine>-<quick|full>.{md,json,svg} (--results-dir, --machine) and
+Writes loadtest/results/<date>-<machine>-<quick|full|scaling>.{md,json,svg} (--results-dir, --machine) and
 every run's sluice-load report under --out (default /tmp/sluice-bench). Python 3 standard library
 only. Environment as compare.sh: BIN (the binaries; default $CARGO_TARGET_DIR/release or
 target/release), SLUICE_BIN (the gateway binary; default BIN/sluice), LOAD_CPUS (0), BROKER_CPUS (1), GATEWAY_CPUS (1), PEERS_DIR (~/.cache/sluice),
