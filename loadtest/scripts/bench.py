@@ -6,8 +6,9 @@ Usage (from the repository root, after `cargo build --release -p sluice -p sluic
     loadtest/scripts/bench.py --quick     # 3 passes, short windows: < 10 min on 2 cores
     loadtest/scripts/bench.py --full      # 5 passes, longer windows, 90% load level too
     (also reachable as `loadtest/scripts/compare.sh --quick` / `--full`)
+    loadtest/scripts/bench.py --scaling --quick --shards 1,2,4,8   # core scaling (Sluice only)
 
-Writes loadtest/results/<date>-<machine>-<quick|full>.{md,json,svg} (--results-dir, --machine) and
+Writes loadtest/results/<date>-<machine>-<quick|full|scaling>.{md,json,svg} (--results-dir, --machine) and
 every run's sluice-load report under --out (default /tmp/sluice-bench). Python 3 standard library
 only. Environment as compare.sh: BIN (the binaries; default $CARGO_TARGET_DIR/release or
 target/release), SLUICE_BIN (the gateway binary; default BIN/sluice), LOAD_CPUS (0), BROKER_CPUS (1), GATEWAY_CPUS (1), PEERS_DIR (~/.cache/sluice),
@@ -121,6 +122,12 @@ def machine_info():
         except (OSError, subprocess.CalledProcessError):
             return None
     status = git("status", "--porcelain")
+    if os.environ.get("SLUICE_COMMIT"):
+        # The script and binaries were copied from a commit into another checkout (a device run).
+        return dict(cpu_model=cpu, cores=os.cpu_count(), kernel=platform.release(),
+                    mem_gib=round(mem_kib / 2**20, 1), hostname=socket.gethostname(),
+                    git_commit=os.environ["SLUICE_COMMIT"], git_dirty=False,
+                    nofile_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     return dict(cpu_model=cpu, cores=os.cpu_count(), kernel=platform.release(),
                 mem_gib=round(mem_kib / 2**20, 1), hostname=socket.gethostname(),
                 git_commit=git("rev-parse", "HEAD"), git_dirty=bool(status),
@@ -179,10 +186,10 @@ class Bench:
                 p.wait()
         self.procs = []
 
-    def start_mock(self, sysname, advertised=None):
+    def start_mock(self, sysname, advertised=None, extra=()):
         cmd = [f"{self.bin}/sluice-mock-broker", "--ports", "0,0", "--partitions", "8",
                "--cpus", self.broker_cpus, "--synthetic-fetch-topic", FETCH_TOPIC,
-               "--synthetic-records", "16", "--synthetic-value-bytes", "1024"]
+               "--synthetic-records", "16", "--synthetic-value-bytes", "1024", *extra]
         if advertised:
             cmd += ["--advertised-ports", advertised]
         p = self.spawn(cmd, f"mock-{sysname}.log", stdout=subprocess.PIPE, text=True)
@@ -730,6 +737,395 @@ def write_svg(b, fig, path):
     open(path, "w").write("\n".join(o) + "\n")
 
 
+# ---- core scaling (--scaling) ----------------------------------------------------------------
+# Sluice with N shards on the first N gateway CPUs, the generator and the mock broker on CPUs of
+# their own, 8 connections per shard (--conns-per-shard), pipelined closed loop (sluice-load
+# --pipelined: one thread per connection writes every request its window has room for in one
+# writev, then reads the responses). For each N: direct
+# with the same connections (what the generator and the mock can do without a gateway: the
+# load-side ceiling), then Sluice. Per-shard figures come from the shards' threads
+# (/proc/PID/task: CPU) and Sluice's /metrics (bytes and connections by shard), sampled over the
+# measured window.
+# The mock broker keeps no copy of produced batches (offsets still advance): less work per byte
+# on the load side. Nothing is fetched in these runs.
+MOCK_SINK = ("--log-cap-mib", "0")
+SCALING_PROFILES = {"quick": dict(passes=3, win=(1, 3)), "full": dict(passes=5, win=(2, 8)),
+                    "tiny": dict(passes=3, win=(0.3, 1))}
+
+
+def scaling_scenarios(n, cps, win):
+    w, d = win
+    c = n * cps
+    common = ["--acks", 1, "--warmup-s", w, "--duration-s", d, "--partitions", 8]
+    return {
+        # Small requests: 100 B, one record per request, 16 in flight.
+        "small": ["--producers", c, "--record-size", 100, "--records-per-batch", 1,
+                  "--in-flight", 16, "--pipelined"] + common,
+        # Produce throughput: 1 KiB x 16 (16 KiB requests), 8 in flight.
+        "produce": ["--producers", c, "--record-size", 1024, "--records-per-batch", 16,
+                    "--in-flight", 8, "--pipelined"] + common,
+    }
+
+
+def shard_threads(pid):
+    """{shard index: utime+stime seconds} of the threads named sluice-shard-N."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tids:
+        try:
+            raw = open(f"/proc/{pid}/task/{t}/stat").read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        f = raw[raw.rindex(")") + 2:].split()
+        # glommio names a shard's threads "sluice-shard-N-<thread id>", cut to 15 characters:
+        # the executor and its helper thread, summed (unambiguous up to 10 shards).
+        m = re.match(r"sluice-shard-(\d)(?:-|$)", name)
+        if m:
+            k = int(m.group(1))
+            out[k] = out.get(k, 0) + (int(f[11]) + int(f[12])) / tick
+    return out
+
+
+def scrape(port):
+    """Per-shard figures from /metrics: {shard: {"bytes_in": .., "active": ..}}."""
+    import urllib.request
+    out = {}
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return out
+    for m in re.finditer(r'^sluice_bytes_total\{shard="(\d+)",side="downstream",direction="in"\} '
+                         r'([0-9.e+]+)$', text, re.M):
+        out.setdefault(int(m.group(1)), {})["bytes_in"] = float(m.group(2))
+    for m in re.finditer(r'^sluice_connections_active\{shard="(\d+)"\} ([0-9.e+]+)$',
+                         text, re.M):
+        out.setdefault(int(m.group(1)), {})["active"] = float(m.group(2))
+    return out
+
+
+class Scaling(Bench):
+    def __init__(self, a):
+        a.profile_scaling = a.profile
+        super().__init__(a)
+        self.sprof = SCALING_PROFILES[a.profile]
+        self.passes = a.passes or self.sprof["passes"]
+        self.shard_counts = [int(x) for x in a.shards.split(",")]
+        self.gw_list = expand_cpus(env("GATEWAY_CPUS", "0-15"))
+        if max(self.shard_counts) > len(self.gw_list):
+            sys.exit(f"GATEWAY_CPUS has {len(self.gw_list)} CPUs, fewer than "
+                     f"{max(self.shard_counts)} shards")
+        overlap = set(self.gw_list[:max(self.shard_counts)]) & (
+            set(expand_cpus(self.load_cpus)) | set(expand_cpus(self.broker_cpus)))
+        self.overlap = sorted(overlap)
+        if overlap:
+            log(f"warning: shards share CPUs {self.overlap} with the generator or the mock broker")
+
+    def start_sluice(self, n):
+        b = self.base
+        m1, _ = self.start_mock("sluice", extra=MOCK_SINK)
+        cpus = self.gw_list[:n]
+        cfg = os.path.join(self.out, f"sluice-{n}.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""[runtime]
+shards = {n}
+cpus = [{", ".join(str(c) for c in cpus)}]
+spin_before_park_us = {env('SPIN_US', '0')}
+[listener]
+bind_address = "127.0.0.1"
+advertised_host = "127.0.0.1"
+bootstrap_port = {b}
+broker_port_base = {b + 100}
+[upstream]
+bootstrap_servers = ["{m1}"]
+[limits]
+max_connections_per_shard = 100000
+[shutdown]
+drain_timeout_ms = 1000
+[admin]
+listen = "127.0.0.1:{b + 3}"
+[log]
+level = "warn"
+""")
+        cl = ",".join(str(c) for c in cpus)
+        p = self.spawn(["taskset", "-c", cl, self.sluice_bin, "--config", cfg], f"sluice-{n}.log")
+        if not self.wait_port(p, b) or not self.wait_port(p, b + 3):
+            sys.exit(f"sluice did not start: see {self.out}/sluice-{n}.log")
+        return f"127.0.0.1:{b}", p.pid
+
+    def sampled_load(self, sysname, scen, n, pas, boot, gw, args):
+        """Runs sluice-load; for a gateway, samples per-shard CPU and counters over the
+        measured window ([warm-up + 0.3 s, end - 0.2 s] from the generator's start)."""
+        tag = f"scaling-{scen}-n{n}-{sysname}-p{pas}"
+        jpath = os.path.join(self.out, "runs", f"{tag}.json")
+        cmd = [f"{self.bin}/sluice-load", "--bootstrap", boot, "--cpus", self.load_cpus,
+               "--quiet", "--label", tag, "--json", jpath] + [str(x) for x in args]
+        if gw:
+            cmd += ["--gateway-pid", str(gw)]
+        w, d = self.sprof["win"]
+        t0 = time.time()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        shards = None
+        if gw:
+            time.sleep(max(0.0, t0 + w + 0.3 - time.time()))
+            c0, m0, s0 = shard_threads(gw), scrape(self.base + 3), time.time()
+            time.sleep(max(0.0, t0 + w + d - 0.2 - time.time()))
+            c1, m1, s1 = shard_threads(gw), scrape(self.base + 3), time.time()
+            span = s1 - s0
+            shards = {}
+            for k in sorted(set(c1) | set(m1)):
+                shards[k] = dict(
+                    cpu_busy=round((c1.get(k, 0) - c0.get(k, 0)) / span, 3),
+                    mb_in_per_s=round((m1.get(k, {}).get("bytes_in", 0)
+                                       - m0.get(k, {}).get("bytes_in", 0)) / span / 1e6, 2),
+                    active=m1.get(k, {}).get("active"))
+        out, err = proc.communicate(timeout=600)
+        with open(os.path.join(self.out, "runs", f"{tag}.txt"), "w") as f:
+            f.write(" ".join(cmd) + "\n" + out + err)
+        if proc.returncode != 0 or not os.path.exists(jpath):
+            log(f"  {tag}: sluice-load failed (rc {proc.returncode}): {err.strip()[-300:]}")
+            return None
+        rep = json.load(open(jpath))
+        self.runs.append(dict(system=sysname, scenario=scen, level=n, pass_=pas, report=rep,
+                              shards=shards))
+        P = rep["produce"]
+        msg = (f"  {tag}: {P['requests_per_s']:.0f} req/s {P['mb_per_s']:.0f} MB/s "
+               f"p99 {P['latency_us']['p99']} µs errors {P['errors_total']}")
+        if shards:
+            busy = [v["cpu_busy"] for v in shards.values()]
+            msg += f"; shard busy {min(busy):.2f}-{max(busy):.2f}"
+        log(msg)
+        return rep
+
+    def run(self):
+        t0 = time.time()
+        busy0, ours0 = cpu_busy_s(), children_cpu_s()
+        cps = self.a.conns_per_shard
+        for pas in range(1, self.passes + 1):
+            for n in self.shard_counts:
+                sc = scaling_scenarios(n, cps, self.sprof["win"])
+                for s in ("direct", "sluice"):
+                    if s == "direct":
+                        boot, gw = self.start_mock(s, extra=MOCK_SINK)[0], None
+                    else:
+                        boot, gw = self.start_sluice(n)
+                    for scen, args in sc.items():
+                        self.sampled_load(s, scen, n, pas, boot, gw, args)
+                    self.stop_all()
+        self.wall_s = time.time() - t0
+        self.other_cpu_s = max(0.0, (cpu_busy_s() - busy0) - (children_cpu_s() - ours0))
+        log(f"done in {self.wall_s:.0f} s")
+
+
+def scaling_summary(b):
+    fig = {}
+    for scen in ("small", "produce"):
+        rows = fig[scen] = {}
+        for n in b.shard_counts:
+            r = rows[n] = {}
+            for s in ("direct", "sluice"):
+                runs = [x for x in b.runs if x["system"] == s and x["scenario"] == scen
+                        and x["level"] == n]
+                r[f"{s}_req_s"] = stat([x["report"]["produce"]["requests_per_s"] for x in runs])
+                r[f"{s}_mb_s"] = stat([x["report"]["produce"]["mb_per_s"] for x in runs])
+                r[f"{s}_p99_us"] = stat([x["report"]["produce"]["latency_us"]["p99"]
+                                         for x in runs])
+                r[f"{s}_errors"] = stat([x["report"]["produce"]["errors_total"] for x in runs])
+                if s == "sluice":
+                    r["gw_cores"] = stat([(x["report"].get("gateway") or {}).get("cores")
+                                          for x in runs])
+                    r["gw_cpu_us_per_req"] = stat(
+                        [(x["report"].get("gateway") or {}).get("cpu_us_per_request")
+                         for x in runs])
+                    busy, spread_b, spread_c, acc = [], [], [], []
+                    for x in runs:
+                        sh = x.get("shards") or {}
+                        cb = [v["cpu_busy"] for v in sh.values()]
+                        mb = [v["mb_in_per_s"] for v in sh.values()]
+                        ac = [v["active"] or 0 for v in sh.values()]
+                        if cb:
+                            busy.append(max(cb))
+                            spread_c.append(max(cb) / min(cb) if min(cb) > 0 else None)
+                        if mb:
+                            spread_b.append(max(mb) / min(mb) if min(mb) > 0 else None)
+                        if ac:
+                            acc.append(f"{int(min(ac))}-{int(max(ac))}")
+                    r["busiest_shard_cpu"] = stat(busy)
+                    r["shard_ratio_bytes"] = stat(spread_b)
+                    r["shard_ratio_cpu"] = stat(spread_c)
+                    r["conns_min_max"] = acc
+        base = rows.get(b.shard_counts[0], {}).get("sluice_req_s")
+        n0 = b.shard_counts[0]
+        for n in b.shard_counts:
+            r = rows[n]
+            # Efficiency per pass would pair unrelated runs; use medians (min and max of T(N)
+            # over T(1)'s median for the range).
+            t = r["sluice_req_s"]
+            if base and t:
+                f = lambda v: v / (n / n0 * base["median"])
+                r["efficiency"] = dict(median=f(t["median"]), min=f(t["min"]), max=f(t["max"]))
+            d = r["direct_req_s"]
+            if d and t:
+                r["vs_direct"] = t["median"] / d["median"]
+    return fig
+
+
+def write_scaling_md(b, fig, path, svg_name, json_name, machine):
+    L = []
+    w = L.append
+    w(f"# {b.date}: core scaling, 1 to {max(b.shard_counts)} shards, mock broker, "
+      f"{machine['cores']}-core machine\n")
+    w(f"- **Machine**: {machine['cpu_model']}, {machine['cores']} cores, kernel "
+      f"{machine['kernel']}, {machine['mem_gib']} GiB RAM (host `{machine['hostname']}`); "
+      f"RLIMIT_NOFILE {b.nofile}.")
+    w(f"- **Command**: `loadtest/scripts/bench.py --scaling --{b.a.profile} --shards "
+      f"{b.a.shards} --conns-per-shard {b.a.conns_per_shard}`; wall time {b.wall_s:.0f} s; "
+      f"{b.passes} passes (each pass: every N, direct then Sluice, fresh mock broker and gateway "
+      f"each). Every figure: median [min–max] over the passes.")
+    w(f"- **Other load**: processes not started by this benchmark used {b.other_cpu_s:.0f} "
+      f"core-seconds during it ({b.other_cpu_s / b.wall_s:.2f} cores on average).")
+    w(f"- **Commit**: {machine['git_commit']}"
+      f"{' (plus uncommitted changes)' if machine['git_dirty'] else ''}; gateway binary "
+      f"`{b.sluice_bin}`.")
+    if b.a.note:
+        w(f"- **Note**: {b.a.note}")
+    w(f"- **Pinning**: Sluice's N shards on CPUs {', '.join(str(c) for c in b.gw_list[:max(b.shard_counts)])} "
+      f"(the first N; `runtime.cpus`), sluice-load on {b.load_cpus}, sluice-mock-broker on "
+      f"{b.broker_cpus}" + (f"; **shards share CPUs {b.overlap} with the load**" if b.overlap
+                            else "; no CPU is shared between the gateway and the load") + ".")
+    w(f"- **Load**: {b.a.conns_per_shard} connections per shard (N × {b.a.conns_per_shard}), "
+      f"closed loop, acks=1, `sluice-load --pipelined` (one thread per connection writes every "
+      f"request its window has room for in one writev, then reads the responses); the mock "
+      f"broker keeps no copy of the batches (`--log-cap-mib 0`); {b.sprof['win'][0]} s warm-up, "
+      f"{b.sprof['win'][1]} s measured. Direct: the same load straight at the mock broker (the "
+      f"load side's ceiling with these CPUs).")
+    w(f"- **Per shard**: CPU of each `sluice-shard-N` thread (/proc/PID/task) and "
+      f"`sluice_bytes_total{{side=\"downstream\",direction=\"in\"}}` by shard (/metrics), over "
+      f"the measured window minus its first 0.3 s and last 0.2 s; connections per shard: "
+      f"`sluice_connections_active` at the end of that window. Busiest/idlest: max/min over "
+      f"the shards of one run. Efficiency: T(N) / (N × T(1)), medians (range: min and max of "
+      f"T(N) over the median T(1)).")
+    w(f"- Raw: `{json_name}`; plot `{svg_name}`.\n")
+    for scen, title, unit in (("small", "Small requests: 100 B, one record per request, 16 in "
+                               "flight per connection", "req/s"),
+                              ("produce", "Produce: 1 KiB × 16 records (16 KiB requests), 8 in "
+                               "flight per connection", "MB/s")):
+        w(f"## {title}\n")
+        key = "req_s" if unit == "req/s" else "mb_s"
+        w(f"| shards | conns | direct {unit} | Sluice {unit} | efficiency | Sluice / direct | "
+          f"gateway cores | gateway CPU µs/req | busiest shard CPU | busiest/idlest shard (bytes) | "
+          f"busiest/idlest (CPU) | connections per shard, min-max (each pass) | Sluice p99 µs |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+        for n in b.shard_counts:
+            r = fig[scen][n]
+            eff = r.get("efficiency")
+            e = (f"{eff['median']:.2f} [{eff['min']:.2f}–{eff['max']:.2f}]" if eff else "-")
+            vd = f"{r['vs_direct']:.2f}" if r.get("vs_direct") else "-"
+            w(f"| {n} | {n * b.a.conns_per_shard} | {fmt_stat(r[f'direct_{key}'])} | "
+              f"{fmt_stat(r[f'sluice_{key}'])} | {e} | {vd} | {fmt_stat(r['gw_cores'], 2)} | "
+              f"{fmt_stat(r['gw_cpu_us_per_req'], 2)} | {fmt_stat(r['busiest_shard_cpu'], 2)} | {fmt_stat(r['shard_ratio_bytes'], 2)} | "
+              f"{fmt_stat(r['shard_ratio_cpu'], 2)} | {', '.join(r['conns_min_max'])} | "
+              f"{fmt_stat(r['sluice_p99_us'])} |")
+        w("")
+    errs = [(r["system"], r["scenario"], r["level"], r["pass_"]) for r in b.runs
+            if (r["report"].get("produce") or {}).get("errors_total")]
+    if errs:
+        w("Runs with errors: " + ", ".join(f"{a}/{c}/n{l}/p{p_}" for a, c, l, p_ in errs) + "\n")
+    open(path, "w").write("\n".join(L))
+
+
+def write_scaling_svg(b, fig, path):
+    W, H, ml, mr, mt, mb = 720, 420, 80, 190, 40, 50
+    pw, ph = W - ml - mr, H - mt - mb
+    ns = b.shard_counts
+    n0 = ns[0]
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+         f'font-family="sans-serif" font-size="12">', f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{ml}" y="20" font-size="14">Throughput vs shards, relative to 1 shard '
+         f'({b.date}, median of {b.passes}, bars min–max)</text>']
+    top = max(ns) / n0
+    x = lambda n: ml + pw * (n - n0) / max(1, (max(ns) - n0))
+    y = lambda v: mt + ph * (1 - v / top)
+    for t in range(0, int(top) + 1, max(1, int(top) // 8)):
+        o.append(f'<line x1="{ml}" y1="{y(t):.1f}" x2="{ml + pw}" y2="{y(t):.1f}" stroke="#eee"/>')
+        o.append(f'<text x="{ml - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{t}x</text>')
+    for n in ns:
+        o.append(f'<text x="{x(n):.1f}" y="{mt + ph + 18}" text-anchor="middle">{n}</text>')
+    o.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
+    o.append(f'<text x="{ml + pw / 2}" y="{H - 10}" text-anchor="middle">shards (CPUs)</text>')
+    o.append(f'<line x1="{x(n0):.1f}" y1="{y(1):.1f}" x2="{x(max(ns)):.1f}" y2="{y(top):.1f}" '
+             f'stroke="#999" stroke-dasharray="4,4"/>')
+    ly = mt + 10
+    o.append(f'<line x1="{ml + pw + 12}" y1="{ly}" x2="{ml + pw + 40}" y2="{ly}" stroke="#999" '
+             f'stroke-dasharray="4,4"/><text x="{ml + pw + 46}" y="{ly + 4}">linear</text>')
+    ly += 18
+    series = [("small", "sluice", "#1f77b4", "", "Sluice, small req/s"),
+              ("produce", "sluice", "#d62728", "", "Sluice, produce MB/s"),
+              ("small", "direct", "#1f77b4", ' stroke-dasharray="2,3"', "direct (load ceiling), small"),
+              ("produce", "direct", "#d62728", ' stroke-dasharray="2,3"', "direct (load ceiling), produce")]
+    for scen, s, c, dash, label in series:
+        rows = fig[scen]
+        base = (rows[n0].get("sluice_req_s") or {}).get("median")
+        if not base:
+            continue
+        pts = [(n, rows[n][f"{s}_req_s"]) for n in ns if rows[n].get(f"{s}_req_s")]
+        d = " ".join(f"{'M' if i == 0 else 'L'}{x(n):.1f},{y(st['median'] / base):.1f}"
+                     for i, (n, st) in enumerate(pts))
+        o.append(f'<path d="{d}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
+        for n, st in pts:
+            o.append(f'<line x1="{x(n):.1f}" y1="{y(st["min"] / base):.1f}" x2="{x(n):.1f}" '
+                     f'y2="{y(st["max"] / base):.1f}" stroke="{c}"/>')
+            o.append(f'<circle cx="{x(n):.1f}" cy="{y(st["median"] / base):.1f}" r="3" fill="{c}"/>')
+        o.append(f'<line x1="{ml + pw + 12}" y1="{ly}" x2="{ml + pw + 40}" y2="{ly}" stroke="{c}" '
+                 f'stroke-width="2"{dash}/><text x="{ml + pw + 46}" y="{ly + 4}">{label}</text>')
+        ly += 18
+    o.append("</svg>")
+    open(path, "w").write("\n".join(o) + "\n")
+
+
+def scaling_main(a):
+    b = Scaling(a)
+    b.date = a.date
+    for exe in (b.sluice_bin, os.path.join(b.bin, "sluice-load"),
+                os.path.join(b.bin, "sluice-mock-broker")):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"{exe} missing: cargo build --release -p sluice -p sluice-loadtest (or BIN)")
+    machine = machine_info()
+    slug = a.machine or f"{machine['cores']}core-" + re.sub(
+        r"[^a-z0-9]+", "-", machine["cpu_model"].lower()).strip("-")
+    stem = f"{a.date}-{slug}-scaling"
+    log(f"scaling: shards {a.shards}, {b.passes} passes; out {b.out}; results "
+        f"{a.results_dir}/{stem}.*")
+    try:
+        b.run()
+    finally:
+        b.stop_all()
+    fig = scaling_summary(b)
+    os.makedirs(a.results_dir, exist_ok=True)
+    md, js, svg = (os.path.join(a.results_dir, f"{stem}.{e}") for e in ("md", "json", "svg"))
+    write_scaling_svg(b, fig, svg)
+    write_scaling_md(b, fig, md, os.path.basename(svg), os.path.basename(js), machine)
+    slim = [dict(system=r["system"], scenario=r["scenario"], shards=r["level"],
+                 pass_no=r["pass_"], args=r["report"]["params"],
+                 produce={k: v for k, v in r["report"]["produce"].items()
+                          if k != "service_time_us"},
+                 gateway=r["report"].get("gateway"), per_shard=r["shards"]) for r in b.runs]
+    json.dump(dict(date=a.date, kind="scaling", profile=a.profile, passes=b.passes,
+                   wall_s=round(b.wall_s, 1), sluice_bin=b.sluice_bin, note=a.note,
+                   other_cpu_s=round(b.other_cpu_s, 1), machine=machine,
+                   pinning=dict(load=b.load_cpus, broker=b.broker_cpus,
+                                gateway=b.gw_list[:max(b.shard_counts)]),
+                   conns_per_shard=a.conns_per_shard,
+                   figures={scen: {str(n): v for n, v in rows.items()} for scen, rows in fig.items()},
+                   runs=slim), open(js, "w"), indent=1)
+    print(open(md).read())
+    log(f"wrote {md}, {js}, {svg}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     g = ap.add_mutually_exclusive_group()
@@ -746,7 +1142,17 @@ def main():
     ap.add_argument("--machine", help="machine name in the file names (default: <cores>core-<cpu>)")
     ap.add_argument("--date", default=datetime.date.today().isoformat())
     ap.add_argument("--note", help="a line added to the report's header (e.g. how Sluice was built)")
+    ap.add_argument("--scaling", action="store_true",
+                    help="core scaling instead: Sluice with each of --shards (direct as the load "
+                         "ceiling); GATEWAY_CPUS lists the shards' CPUs (default 0-15)")
+    ap.add_argument("--shards", default="1,2,4,8", help="--scaling: shard counts (%(default)s)")
+    ap.add_argument("--conns-per-shard", type=int, default=8,
+                    help="--scaling: generator connections per shard (%(default)s)")
     a = ap.parse_args()
+    if a.passes is not None and a.passes < 3:
+        sys.exit("--passes must be at least 3 (median with min and max)")
+    if a.scaling:
+        return scaling_main(a)
     a.systems = a.systems.split()
     if a.systems[0] != "direct":
         sys.exit("--systems must start with direct (the reference)")

@@ -118,6 +118,32 @@ fn produce_then_fetch(bootstrap: &str, tag: &str) {
     assert!(r["fetch"].is_null());
     check_stats(&r["produce"]);
 
+    // Pipelined: one thread per connection, the window written in one writev; 3 partitions per
+    // connection's frames against 16 window slots, so correlation ids must stay in order.
+    let label = format!("{tag}-pipelined");
+    let r = load(
+        bootstrap,
+        &[
+            "--producers",
+            "3",
+            "--acks",
+            "1",
+            "--duration-s",
+            "1",
+            "--record-size",
+            "100",
+            "--records-per-batch",
+            "1",
+            "--in-flight",
+            "16",
+            "--pipelined",
+        ],
+        &label,
+    );
+    check_common(&r, &label);
+    check_stats(&r["produce"]);
+    assert_eq!(r["params"]["pipelined"], true);
+
     let label = format!("{tag}-fetch");
     let r = load(
         bootstrap,

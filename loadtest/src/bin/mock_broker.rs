@@ -104,6 +104,9 @@ struct State {
     /// Per topic: wakes the single-topic Fetches waiting on it (an append to another topic does
     /// not wake them, so long polls on idle topics cost nothing while others are produced to).
     topic_waiters: HashMap<StrBytes, Arc<Condvar>>,
+    /// Multi-topic Fetches waiting on `Broker::appended` (an append notifies only when there
+    /// is one: a `notify_all` is a futex syscall even with nobody waiting).
+    multi_waiting: usize,
 }
 
 struct Broker {
@@ -382,6 +385,7 @@ fn metadata(b: &Broker, version: i16, corr: i32, req: MetadataRequest) -> Result
 fn produce(b: &Broker, version: i16, corr: i32, req: ProduceRequest) -> Result<Option<BytesMut>> {
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut wake = Vec::new();
+    let multi_waiting;
     {
         let mut st = b.state.lock().expect("state lock");
         for topic in req.topic_data {
@@ -410,8 +414,11 @@ fn produce(b: &Broker, version: i16, corr: i32, req: ProduceRequest) -> Result<O
                     .with_partition_responses(parts),
             );
         }
+        multi_waiting = st.multi_waiting > 0;
     }
-    b.appended.notify_all();
+    if multi_waiting {
+        b.appended.notify_all();
+    }
     for cv in wake {
         cv.notify_all();
     }
@@ -544,8 +551,18 @@ fn fetch(b: &Broker, version: i16, corr: i32, req: FetchRequest) -> Result<Bytes
             let resp = FetchResponse::default().with_responses(topics);
             return encode_response(version, corr, &resp);
         }
-        let cv = waiter.as_deref().unwrap_or(&b.appended);
-        st = cv.wait_timeout(st, deadline - now).expect("state lock").0;
+        match waiter.as_deref() {
+            Some(cv) => st = cv.wait_timeout(st, deadline - now).expect("state lock").0,
+            None => {
+                st.multi_waiting += 1;
+                st = b
+                    .appended
+                    .wait_timeout(st, deadline - now)
+                    .expect("state lock")
+                    .0;
+                st.multi_waiting -= 1;
+            }
+        }
     }
 }
 
