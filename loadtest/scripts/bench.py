@@ -35,7 +35,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TOPIC, FETCH_TOPIC, IDLE_TOPIC = "sluice-load", "sluice-fetch", "sluice-idle"
 ALL_SYSTEMS = ["direct", "sluice", "haproxy", "kroxylicious", "kafka-proxy"]
 # Not in the default set: "sluice-base", a second Sluice build (SLUICE_BASE_BIN) for A/B runs of a
-# change, and "sluice-policy", Sluice with the extra TOML in SLUICE_POLICY_TOML appended.
+# change, and "sluice-policy", Sluice with the extra TOML in SLUICE_POLICY_TOML appended (and
+# runtime.spin_before_park_us from POLICY_SPIN_US when set, for an A/B of spinning).
 
 PROFILES = {
     "quick": dict(passes=3, ceil=(1, 3), short=(0.5, 2), hol=(0.5, 3),
@@ -233,11 +234,15 @@ class Bench:
                     extra = f.read()
             m1, _ = self.start_mock(s)
             cfg = os.path.join(self.out, f"{s}.toml")
+            # POLICY_SPIN_US: an A/B of runtime.spin_before_park_us (sluice-policy only).
+            spin = env("SPIN_US", "0")
+            if s == "sluice-policy":
+                spin = env("POLICY_SPIN_US", spin)
             with open(cfg, "w") as f:
                 f.write(f"""[runtime]
 shards = 1
 cpus = [{self.gw_list[0]}]
-spin_before_park_us = {env('SPIN_US', '0')}
+spin_before_park_us = {spin}
 [listener]
 bind_address = "127.0.0.1"
 advertised_host = "127.0.0.1"
