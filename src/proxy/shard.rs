@@ -14,7 +14,9 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::metrics::{ShardMetrics, ShardSnapshot, UpstreamSnapshot};
 use crate::protocol::rewrite::AddressMap;
+use crate::proxy::admission::RefusalLog;
 use crate::proxy::listener::{self, Target};
+use crate::quota::conns::ConnTable;
 use crate::quota::QuotaTable;
 use crate::runtime::event::{Latch, Notify};
 use crate::upstream::connect::Connector;
@@ -80,6 +82,10 @@ pub struct Shard {
     pub metrics: ShardMetrics,
     /// Quota buckets and, for owned keys, every shard's demand.
     pub quotas: QuotaTable,
+    /// Connections open per source and quota rule, and, for owned keys, every shard's allowance.
+    pub conns: ConnTable,
+    /// Rate-limits the log of refused connections.
+    pub refusals: RefusalLog,
     bootstrap_listener: RefCell<Option<ListenerState>>,
     node_listeners: RefCell<BTreeMap<i32, ListenerState>>,
     connections: RefCell<BTreeMap<u64, ConnInfo>>,
@@ -109,6 +115,8 @@ impl Shard {
             shutdown: Latch::new(),
             metrics: ShardMetrics::default(),
             quotas: QuotaTable::new(id, shards),
+            conns: ConnTable::new(id, shards),
+            refusals: RefusalLog::default(),
             bootstrap_listener: RefCell::new(None),
             node_listeners: RefCell::new(BTreeMap::new()),
             connections: RefCell::new(BTreeMap::new()),

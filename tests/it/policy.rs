@@ -127,6 +127,16 @@ fn produce_safeguards_as_java_and_librdkafka_see_them() {
     assert!(log.contains("policy violation"), "{log}");
 }
 
+/// Shards for the byte-quota tests: 1, or `SLUICE_IT_QUOTA_SHARDS` (2 to measure how the split
+/// of the limit over shards holds with a client's connections spread by SO_REUSEPORT; README,
+/// Quotas, reports such runs).
+fn quota_shards() -> u32 {
+    std::env::var("SLUICE_IT_QUOTA_SHARDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
 /// Produce byte-rate quota, one limit per client id: a producer far over its quota is held to
 /// within 10% of the limit (throttle_time_ms, muted connection) and loses no record; a slow
 /// producer under its own limit, on the same shard, is never throttled. One shard: across shards
@@ -137,7 +147,7 @@ fn produce_quota_holds_a_fast_producer_to_its_limit() {
     let cluster = shared();
     let sluice = Sluice::start_with(
         &cluster,
-        1,
+        quota_shards(),
         &format!(
             r#"
 [[policy.quota]]
@@ -185,8 +195,9 @@ produce_bytes_per_s = {}
         ) > 0.0
     );
     eprintln!(
-        "[it] quota: fast producer at {:.3} of the limit",
-        rate / LIMIT
+        "[it] quota: fast producer at {:.3} of the limit ({} shards)",
+        rate / LIMIT,
+        quota_shards()
     );
 }
 
@@ -323,7 +334,7 @@ fn fetch_quota_holds_a_consumer_to_its_limit() {
     let cluster = shared();
     let sluice = Sluice::start_with(
         &cluster,
-        1,
+        quota_shards(),
         &format!(
             r#"
 [[policy.quota]]
@@ -362,7 +373,8 @@ fetch_bytes_per_s = {}
         ) > 0.0
     );
     eprintln!(
-        "[it] fetch quota: consumer at {:.3} of the limit",
-        rate / LIMIT
+        "[it] fetch quota: consumer at {:.3} of the limit ({} shards)",
+        rate / LIMIT,
+        quota_shards()
     );
 }
