@@ -60,22 +60,6 @@ pub fn demand(admitted_per_s: f64, share: f64, throttled: bool) -> f64 {
     }
 }
 
-/// How long a drop in demand takes to count (the time constant of [`smooth`]).
-pub const SMOOTHING: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The demand to report after an interval of `interval` whose own demand was `raw`, given the
-/// last report `prev`: a rise counts at once (a client that arrives or moves gets its share
-/// within an interval), a fall decays with time constant [`SMOOTHING`], so one quiet interval
-/// between two lumpy charges (a 256 KiB Fetch response, then a wait) does not hand the share
-/// to other shards and back.
-pub fn smooth(prev: f64, raw: f64, interval: std::time::Duration) -> f64 {
-    if raw >= prev {
-        return raw;
-    }
-    let keep = (-interval.as_secs_f64() / SMOOTHING.as_secs_f64()).exp();
-    raw + (prev - raw) * keep
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::bucket::{Nanos, TokenBucket};
@@ -111,19 +95,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn smoothing_rises_at_once_and_falls_over_about_a_second() {
-        let i = std::time::Duration::from_millis(100);
-        assert_eq!(smooth(100.0, 500.0, i), 500.0);
-        let mut d = 1000.0;
-        for _ in 0..10 {
-            d = smooth(d, 0.0, i);
-        }
-        // One time constant: 1/e of the step is left.
-        assert!((d - 1000.0 / std::f64::consts::E).abs() < 1.0, "{d}");
-        assert!(smooth(1000.0, 0.0, i) > 900.0);
     }
 
     /// A simulated client, closed loop and always wanting more, spread over `busy` of `n` shards:
