@@ -128,6 +128,17 @@ mod tests {
         assert_eq!(b.delay(), Duration::from_secs(1));
     }
 
+    #[test]
+    fn delay_at_another_rate() {
+        let mut b = TokenBucket::new(100.0, 0.0, 0);
+        b.take(300.0, 0);
+        assert_eq!(b.delay(), Duration::from_secs(3));
+        assert_eq!(b.delay_at(600.0), Duration::from_millis(500));
+        assert_eq!(b.delay_at(0.0), Duration::MAX);
+        b.take(0.0, 10 * S);
+        assert_eq!(b.delay_at(600.0), Duration::ZERO);
+    }
+
     proptest! {
         /// Whatever the request sizes and arrival times, a client that waits out every delay it
         /// is given never gets more than rate × elapsed + burst tokens.

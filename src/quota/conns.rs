@@ -1,5 +1,7 @@
 //! Connection count limits per source address over all shards (the broker's
-//! `max.connections.per.ip`), enforced at accept without a shard ever waiting on another.
+//! `max.connections.per.ip`), enforced at accept without a shard ever waiting on another. Pure
+//! logic: the accept path ([`crate::proxy::admission`]) calls [`ConnTable::try_open`] and
+//! [`ConnTable::close`]; `quota_loop` in the control plane carries reports and grants.
 //!
 //! Every shard holds an *allowance* per key (rule, source address): it accepts a connection
 //! while its count of open connections of that key is below its allowance, and refuses it
