@@ -668,8 +668,8 @@ max_connections = {MAX}
 }
 
 /// Connection creation rate per source (KIP-612) over 2 shards: 40 connections attempted as fast
-/// as possible against 5 per second: at most the one-second burst plus the rate are admitted,
-/// the rest refused; a second later new connections are admitted again.
+/// as possible against 5 per second: at most the one-second burst (plus one per shard) and the
+/// rate are admitted, the rest refused; a second later new connections are admitted again.
 #[test]
 fn connection_rate_per_source_refuses_the_excess() {
     const RATE: f64 = 5.0;
@@ -703,8 +703,10 @@ connections_per_s = {}
     eprintln!(
         "[it] connection rate: {ok} admitted, {refused} refused in {elapsed:.2} s (limit {RATE}/s, 1 s burst)"
     );
+    // Each shard's bucket holds one second of its share, and at least one connection: over
+    // both shards at most the rate for a second, plus one per shard, plus what refills.
     assert!(
-        ok as f64 <= RATE * (1.0 + elapsed) + 1.0,
+        ok as f64 <= RATE * (1.0 + elapsed) + 2.0,
         "{ok} admitted in {elapsed:.2} s"
     );
     assert!(ok >= 1, "none admitted");
