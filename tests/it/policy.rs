@@ -143,15 +143,28 @@ fn quota_shards() -> u32 {
 
 /// Produce byte-rate quota, one limit per client id: a producer far over its quota is held to
 /// within 10% of the limit (throttle_time_ms, muted connection) and loses no record; a slow
-/// producer under its own limit, on the same shard, is never throttled. One shard: across shards
-/// the split of the limit does not yet hold every run within 10% (README, Quotas).
+/// producer under its own limit, on the same shard, is never throttled. One shard (or
+/// `SLUICE_IT_QUOTA_SHARDS`).
 #[test]
 fn produce_quota_holds_a_fast_producer_to_its_limit() {
+    produce_quota_case(quota_shards());
+}
+
+/// The same on 2 shards, the producer's connections spread over both by SO_REUSEPORT: the
+/// split of the limit over shards holds it within 10% too (0.960-0.987 in 7 runs; README,
+/// Quotas). The consumer's counterpart is not in the suite: 0.912 at worst in 7 runs is too
+/// close to the edge.
+#[test]
+fn produce_quota_holds_a_fast_producer_to_its_limit_across_two_shards() {
+    produce_quota_case(2);
+}
+
+fn produce_quota_case(shards: u32) {
     const LIMIT: f64 = 512.0 * 1024.0;
     let cluster = shared();
     let sluice = Sluice::start_with(
         &cluster,
-        quota_shards(),
+        shards,
         &format!(
             r#"
 [[policy.quota]]
@@ -199,9 +212,8 @@ produce_bytes_per_s = {}
         ) > 0.0
     );
     eprintln!(
-        "[it] quota: fast producer at {:.3} of the limit ({} shards)",
-        rate / LIMIT,
-        quota_shards()
+        "[it] quota: fast producer at {:.3} of the limit ({shards} shards)",
+        rate / LIMIT
     );
 }
 
@@ -330,8 +342,8 @@ config_values = { "cleanup.policy" = ["delete"] }
 
 /// Fetch byte-rate quota: a consumer reading a backlog far larger than its quota is held to
 /// within 10% of the limit (throttle_time_ms in Fetch responses, muted connection) and gets
-/// every record. One shard: across shards, lumpy Fetch charges (256 KiB per response) against
-/// 100 ms demand reports do not yet track the limit this closely (README, Quotas).
+/// every record. One shard (or `SLUICE_IT_QUOTA_SHARDS`): on 2 shards it held in 7 of 7 runs,
+/// 0.912 at worst, too close to the edge to assert in the suite (README, Quotas).
 #[test]
 fn fetch_quota_holds_a_consumer_to_its_limit() {
     const LIMIT: f64 = 1024.0 * 1024.0;
