@@ -263,6 +263,14 @@ pub struct RawQuotaRule {
     pub produce_bytes_per_s: Option<u64>,
     /// Fetch response bytes per second per key, over all shards.
     pub fetch_bytes_per_s: Option<u64>,
+    /// Requests per second per key, over all shards (KIP-124, counted rather than timed).
+    pub requests_per_s: Option<u64>,
+    /// Most connections open at once per source address, over all shards (broker
+    /// `max.connections.per.ip`). Needs `key = "source"` and no `client_id` scope.
+    pub max_connections: Option<u64>,
+    /// Most new connections per second per source address, over all shards (KIP-612). Needs
+    /// `key = "source"` and no `client_id` scope.
+    pub connections_per_s: Option<u64>,
 }
 
 /// `{ exact = "..." }`, `{ prefix = "..." }` or `{ regex = "..." }`.
@@ -468,6 +476,9 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
         for (field, v) in [
             ("produce_bytes_per_s", r.produce_bytes_per_s),
             ("fetch_bytes_per_s", r.fetch_bytes_per_s),
+            ("requests_per_s", r.requests_per_s),
+            ("max_connections", r.max_connections),
+            ("connections_per_s", r.connections_per_s),
         ] {
             if v == Some(0) {
                 errs.push(FieldError {
@@ -476,18 +487,50 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
                 });
             }
         }
-        if r.produce_bytes_per_s.is_none() && r.fetch_bytes_per_s.is_none() {
+        if let Some(m) = r.max_connections.filter(|m| *m > u64::from(u32::MAX)) {
+            errs.push(FieldError {
+                path: format!("{at}.max_connections"),
+                reason: format!("{m} is above {}", u32::MAX),
+            });
+        }
+        if r.produce_bytes_per_s.is_none()
+            && r.fetch_bytes_per_s.is_none()
+            && r.requests_per_s.is_none()
+            && r.max_connections.is_none()
+            && r.connections_per_s.is_none()
+        {
             errs.push(FieldError {
                 path: at.clone(),
-                reason: "limits nothing: set produce_bytes_per_s or fetch_bytes_per_s".into(),
+                reason: "limits nothing: set produce_bytes_per_s, fetch_bytes_per_s, requests_per_s, max_connections or connections_per_s".into(),
             });
+        }
+        let key_by = r.key.unwrap_or(QuotaKeyBy::ClientId);
+        if r.max_connections.is_some() || r.connections_per_s.is_some() {
+            // Checked at accept: nothing but the source address is known then.
+            if key_by != QuotaKeyBy::Source {
+                errs.push(FieldError {
+                    path: format!("{at}.key"),
+                    reason: "max_connections and connections_per_s count per source address: set key = \"source\"".into(),
+                });
+            }
+            if r.client_id.is_some() {
+                errs.push(FieldError {
+                    path: format!("{at}.client_id"),
+                    reason: "max_connections and connections_per_s are checked at accept, before any client id is known: scope the rule by source only".into(),
+                });
+            }
         }
         quota.push(QuotaRule {
             name,
             scope,
-            key_by: r.key.unwrap_or(QuotaKeyBy::ClientId),
+            key_by,
             produce_bytes_per_s: r.produce_bytes_per_s.map(|v| v as f64),
             fetch_bytes_per_s: r.fetch_bytes_per_s.map(|v| v as f64),
+            requests_per_s: r.requests_per_s.map(|v| v as f64),
+            max_connections: r
+                .max_connections
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+            connections_per_s: r.connections_per_s.map(|v| v as f64),
         });
     }
     let client_ids = compile_client_ids(raw, errs);
@@ -697,6 +740,57 @@ require_idempotence = true
         assert_eq!(r.action, Action::Log);
         assert_eq!(r.scope.sources.len(), 2);
         assert_eq!(r.allowed_compression, Some(vec![Codec::Zstd, Codec::Lz4]));
+    }
+
+    #[test]
+    fn quota_rules_compile_and_check_their_keys() {
+        let (p, errs) = compile_toml(
+            r#"
+[[quota]]
+name = "rates"
+client_id = { prefix = "batch-" }
+requests_per_s = 200
+produce_bytes_per_s = 1048576
+
+[[quota]]
+name = "per-ip"
+source = ["10.0.0.0/8"]
+key = "source"
+max_connections = 50
+connections_per_s = 10
+"#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(p.quota[0].requests_per_s, Some(200.0));
+        assert!(!p.quota[0].limits_connections());
+        assert_eq!(p.quota[1].max_connections, Some(50));
+        assert_eq!(p.quota[1].connections_per_s, Some(10.0));
+        assert!(p.has_request_quota() && p.has_connection_quota());
+
+        let (_, errs) = compile_toml(
+            r#"
+[[quota]]
+name = "bad"
+client_id = { exact = "x" }
+max_connections = 0
+connections_per_s = 5
+requests_per_s = 0
+
+[[quota]]
+name = "empty"
+key = "source"
+"#,
+        );
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "policy.quota[0].max_connections",
+            "policy.quota[0].requests_per_s",
+            "policy.quota[0].key",
+            "policy.quota[0].client_id",
+            "policy.quota[1]",
+        ] {
+            assert!(paths.contains(&p), "{p} missing in {paths:?}");
+        }
     }
 
     #[test]

@@ -40,6 +40,32 @@ fn version_slot(api_version: i16) -> usize {
         .unwrap_or(VERSION_SLOTS - 1)
 }
 
+/// Why a client connection was closed right after accept (the `reason` label of
+/// `sluice_connections_refused_total`), indexed by [`Refusal`].
+pub const REFUSAL_REASONS: [&str; 3] = [
+    "max_connections_per_shard",
+    "max_connections_per_source",
+    "connection_rate",
+];
+
+/// Why a client connection was refused at accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `limits.max_connections_per_shard` reached on the shard that accepted it.
+    ShardLimit = 0,
+    /// A quota rule's `max_connections` reached for its source address (all shards).
+    SourceLimit = 1,
+    /// A quota rule's `connections_per_s` exceeded for its source address (all shards).
+    ConnectionRate = 2,
+}
+
+impl Refusal {
+    /// The `reason` label value.
+    pub fn label(self) -> &'static str {
+        REFUSAL_REASONS[self as usize]
+    }
+}
+
 /// Byte counters by direction, as seen from the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -119,7 +145,7 @@ pub struct ShardMetrics {
     upstream_latency: Box<[Histogram]>,
     broker_throttle_ms: Box<[Cell<u64>]>,
     bytes: [Cell<u64>; 4],
-    refused: Cell<u64>,
+    refused: [Cell<u64>; REFUSAL_REASONS.len()],
     errors: RefCell<BTreeMap<(&'static str, &'static str), u64>>,
     policy: RefCell<BTreeMap<(String, &'static str), u64>>,
     throttle: RefCell<BTreeMap<(String, &'static str), Duration>>,
@@ -136,7 +162,7 @@ impl Default for ShardMetrics {
             upstream_latency: hists(),
             broker_throttle_ms: cells(API_KEY_SLOTS),
             bytes: std::array::from_fn(|_| Cell::new(0)),
-            refused: Cell::new(0),
+            refused: std::array::from_fn(|_| Cell::new(0)),
             errors: RefCell::new(BTreeMap::new()),
             policy: RefCell::new(BTreeMap::new()),
             throttle: RefCell::new(BTreeMap::new()),
@@ -207,9 +233,9 @@ impl ShardMetrics {
         bump(&self.bytes[d as usize], n as u64);
     }
 
-    /// A connection closed at accept (connection limit).
-    pub fn refused(&self) {
-        bump(&self.refused, 1);
+    /// A connection closed right after accept, and why.
+    pub fn refused(&self, why: Refusal) {
+        bump(&self.refused[why as usize], 1);
     }
 
     /// A session that ended with an error, by side and reason (both from fixed vocabularies).
@@ -263,7 +289,7 @@ impl ShardMetrics {
                 .map(|(k, c)| (k as u16, c.get()))
                 .collect(),
             bytes: std::array::from_fn(|i| self.bytes[i].get()),
-            refused: self.refused.get(),
+            refused: std::array::from_fn(|i| self.refused[i].get()),
             errors: self
                 .errors
                 .borrow()
@@ -296,7 +322,8 @@ pub struct MetricsSnapshot {
     pub upstream_latency: Vec<(u16, HistogramSnapshot)>,
     pub broker_throttle_ms: Vec<(u16, u64)>,
     pub bytes: [u64; 4],
-    pub refused: u64,
+    /// Connections refused at accept, indexed as [`REFUSAL_REASONS`].
+    pub refused: [u64; REFUSAL_REASONS.len()],
     pub errors: Vec<(&'static str, &'static str, u64)>,
     /// (rule, action, count)
     pub policy_violations: Vec<(String, &'static str, u64)>,

@@ -219,12 +219,22 @@ impl prometheus_client::collector::Collector for Gathered {
             "Client connections accepted, by shard (SO_REUSEPORT spread).",
             per_shard(|s| s.accepted_connections),
         )?;
-        counter(
-            &mut enc,
+        let mut m = enc.encode_descriptor(
             "sluice_connections_refused",
-            "Client connections closed at accept because limits.max_connections_per_shard was reached.",
-            per_shard(|s| s.metrics.refused),
+            "Client connections closed right after accept, by shard and reason (max_connections_per_shard: limits.max_connections_per_shard; max_connections_per_source, connection_rate: a [[policy.quota]] connection limit).",
+            None,
+            MetricType::Counter,
         )?;
+        for s in shards {
+            for (i, n) in s.metrics.refused.iter().enumerate() {
+                let labels = [
+                    ("shard", s.shard.to_string()),
+                    ("reason", crate::metrics::REFUSAL_REASONS[i].to_string()),
+                ];
+                m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+            }
+        }
         gauge(
             &mut enc,
             "sluice_listeners",

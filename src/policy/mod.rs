@@ -215,9 +215,11 @@ pub enum QuotaKeyBy {
     Source,
 }
 
-/// A byte-rate quota (KIP-13): a global limit per key, over all shards, enforced by per-shard
-/// shares (see [`crate::quota`]). A breach is answered with `throttle_time_ms` and the connection
-/// is muted for that long (KIP-219); nothing is dropped.
+/// A quota rule: global limits per key, over all shards, in the broker's model. Byte and
+/// request rates (KIP-13, KIP-124) are enforced by per-shard shares (see [`crate::quota`]): a
+/// breach is answered with `throttle_time_ms` and the connection is muted for that long
+/// (KIP-219); nothing is dropped. Connection limits per source (broker
+/// `max.connections.per.ip`, KIP-612) are enforced at accept: a connection over them is closed.
 #[derive(Debug, Clone)]
 pub struct QuotaRule {
     /// Unique name (metrics label, log lines).
@@ -228,6 +230,21 @@ pub struct QuotaRule {
     pub produce_bytes_per_s: Option<f64>,
     /// Fetch response bytes per second, per key.
     pub fetch_bytes_per_s: Option<f64>,
+    /// Requests per second, per key: every request counts once, whatever its api key, except
+    /// ApiVersions, SaslHandshake and SaslAuthenticate (connection set-up, which the connection
+    /// limits cover).
+    ///
+    /// KIP-124 limits the share of broker request-handler and network thread *time* a client
+    /// uses. Sluice has no handler threads: a request costs a shard about the same whatever it
+    /// asks for (the broker does the work), and timing each request on a shard that polls would
+    /// cost more than the forwarding. So Sluice counts requests, which is exact, cheap, the same
+    /// on every shard, and what protects the brokers behind it from a client that floods them
+    /// with small requests (Metadata loops, produce with `linger.ms=0`).
+    pub requests_per_s: Option<f64>,
+    /// Most connections open at once per key (a source address), all shards together.
+    pub max_connections: Option<u32>,
+    /// Most new connections per second per key (a source address), all shards together.
+    pub connections_per_s: Option<f64>,
 }
 
 impl QuotaRule {
@@ -237,6 +254,22 @@ impl QuotaRule {
             QuotaKeyBy::ClientId => id.client_id.unwrap_or("").to_string(),
             QuotaKeyBy::Source => id.source.map(|ip| ip.to_string()).unwrap_or_default(),
         }
+    }
+
+    /// The rate limit of `kind`, per second, if this rule sets one.
+    pub fn rate(&self, kind: crate::quota::Kind) -> Option<f64> {
+        use crate::quota::Kind;
+        match kind {
+            Kind::ProduceBytes => self.produce_bytes_per_s,
+            Kind::FetchBytes => self.fetch_bytes_per_s,
+            Kind::Requests => self.requests_per_s,
+            Kind::Connections => self.connections_per_s,
+        }
+    }
+
+    /// Whether the rule limits connections (checked at accept).
+    pub fn limits_connections(&self) -> bool {
+        self.max_connections.is_some() || self.connections_per_s.is_some()
     }
 }
 
@@ -493,6 +526,16 @@ impl Policy {
         id: &'a Identity<'a>,
     ) -> impl Iterator<Item = &'a ApiKeyRule> + 'a {
         self.api_keys.iter().filter(move |r| r.scope.applies(id))
+    }
+
+    /// Whether any quota rule counts requests (otherwise requests are never charged).
+    pub fn has_request_quota(&self) -> bool {
+        self.quota.iter().any(|r| r.requests_per_s.is_some())
+    }
+
+    /// Whether any quota rule limits connections (otherwise accept checks nothing).
+    pub fn has_connection_quota(&self) -> bool {
+        self.quota.iter().any(QuotaRule::limits_connections)
     }
 
     /// The quota rules that apply to `id`.

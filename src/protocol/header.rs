@@ -190,11 +190,35 @@ pub fn response_body_offset(
     Ok(c.pos())
 }
 
-/// Where `throttle_time_ms` sits in a Produce (v1+) or Fetch (v1+) response, found in O(1)
-/// without decoding: Fetch carries it first in the body; Produce last (v1-v8), or just before the
-/// trailing tagged fields (v9+, only when that section is empty). `None` for other api keys,
-/// older versions, or where it cannot be found cheaply. Source: the Kafka protocol guide, Produce
-/// and Fetch responses; KIP-219.
+/// The first version of the response of `api_key` whose body starts with `throttle_time_ms`
+/// (KIP-219 put it first in most responses), for the api keys clients send. From the message
+/// definitions (`clients/src/main/resources/common/message/*Response.json`, `"versions"` of
+/// `ThrottleTimeMs`). ApiVersions (after its api key list), the SASL responses (none) and
+/// Produce (last) are not here.
+pub fn throttle_first_since(api_key: i16) -> Option<i16> {
+    Some(match api_key {
+        1 => 1,                                // Fetch
+        2 => 2,                                // ListOffsets
+        3 => 3,                                // Metadata
+        8 | 9 => 3,                            // OffsetCommit, OffsetFetch
+        10 | 12..=14 | 16 => 1, // FindCoordinator, Heartbeat, LeaveGroup, SyncGroup, ListGroups
+        11 => 2,                // JoinGroup
+        15 => 1,                // DescribeGroups
+        19 => 2,                // CreateTopics
+        20 => 1,                // DeleteTopics
+        23 => 2,                // OffsetForLeaderEpoch
+        21 | 22 | 24..=26 | 28..=33 => 0, // DeleteRecords, InitProducerId, transactions, ACLs, configs
+        35 | 37 | 42 | 44 | 60 | 61 => 0, // DescribeLogDirs, CreatePartitions, DeleteGroups, IncrementalAlterConfigs, DescribeCluster, DescribeProducers
+        65 | 66 | 68 | 69 | 71 | 72 | 75 => 0, // DescribeTransactions, ListTransactions, ConsumerGroupHeartbeat/Describe, telemetry, DescribeTopicPartitions
+        _ => return None,
+    })
+}
+
+/// Where `throttle_time_ms` sits in a response, found in O(1) without decoding: first in the
+/// body for the api keys and versions of [`throttle_first_since`] (Fetch among them); last in
+/// Produce (v1-v8), or just before the trailing tagged fields (v9+, only when that section is
+/// empty). `None` for other api keys, older versions, or where it cannot be found cheaply.
+/// Source: the Kafka protocol guide and message definitions; KIP-219.
 pub fn throttle_time_offset(
     payload: &[u8],
     api_key: i16,
@@ -202,9 +226,9 @@ pub fn throttle_time_offset(
     body: usize,
 ) -> Option<usize> {
     let at = match (api_key, api_version) {
-        (1, v) if v >= 1 => body,
         (0, 1..=8) => payload.len().checked_sub(4)?,
         (0, v) if v >= 9 && payload.last() == Some(&0) => payload.len().checked_sub(5)?,
+        (k, v) if throttle_first_since(k).is_some_and(|since| v >= since) => body,
         _ => return None,
     };
     (at >= body && at.checked_add(4)? <= payload.len()).then_some(at)
@@ -222,7 +246,7 @@ pub fn response_throttle_time_ms(
     Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]])).filter(|ms| *ms >= 0)
 }
 
-/// Raises `throttle_time_ms` of a Produce or Fetch response to at least `ms`, in place (the field
+/// Raises `throttle_time_ms` of a response (see [`throttle_time_offset`]) to at least `ms`, in place (the field
 /// has a fixed size, so the frame does not change length). Returns false where it cannot be found.
 pub fn raise_throttle_time_ms(
     payload: &mut [u8],
@@ -432,8 +456,13 @@ mod tests {
             None
         );
         assert_eq!(response_throttle_time_ms(&[0, 0, 0, 1], 1, 4, 4), None);
+        // SaslHandshake has no throttle_time_ms; Metadata v2 not yet.
         assert_eq!(
-            response_throttle_time_ms(&[0, 0, 0, 1, 0, 0, 0, 9], 3, 4, 4),
+            response_throttle_time_ms(&[0, 0, 0, 1, 0, 0, 0, 9], 17, 1, 4),
+            None
+        );
+        assert_eq!(
+            response_throttle_time_ms(&[0, 0, 0, 1, 0, 0, 0, 9], 3, 2, 4),
             None
         );
         // Raised in place, never lowered.
@@ -449,5 +478,65 @@ mod tests {
             assert!(raise_throttle_time_ms(&mut p, key, v, body, 10));
             assert_eq!(response_throttle_time_ms(&p, key, v, body), Some(700));
         }
+    }
+
+    /// Every response listed in [`throttle_first_since`] that a request quota raises, in every
+    /// version kafka-protocol encodes from that version on: the field is found where the
+    /// encoder put it.
+    #[test]
+    fn throttle_time_first_in_the_body_matches_kafka_protocol() {
+        use kafka_protocol::messages::*;
+        fn check<M: Encodable + Default>(api_key: i16, with: impl Fn(M) -> M) {
+            let key = ApiKey::try_from(api_key).unwrap();
+            let range = key.valid_versions();
+            let since = throttle_first_since(api_key).unwrap();
+            for v in range.min.max(since)..=range.max {
+                let p = encoded_response(api_key, v, &with(M::default()));
+                let body = response_body_offset(&p, api_key, v).unwrap();
+                assert_eq!(
+                    response_throttle_time_ms(&p, api_key, v, body),
+                    Some(4321),
+                    "{key:?} v{v}"
+                );
+            }
+        }
+        check::<MetadataResponse>(3, |m| m.with_throttle_time_ms(4321));
+        check::<ListOffsetsResponse>(2, |m| m.with_throttle_time_ms(4321));
+        check::<OffsetCommitResponse>(8, |m| m.with_throttle_time_ms(4321));
+        check::<OffsetFetchResponse>(9, |m| m.with_throttle_time_ms(4321));
+        check::<FindCoordinatorResponse>(10, |m| m.with_throttle_time_ms(4321));
+        check::<JoinGroupResponse>(11, |m| m.with_throttle_time_ms(4321));
+        check::<HeartbeatResponse>(12, |m| m.with_throttle_time_ms(4321));
+        check::<LeaveGroupResponse>(13, |m| m.with_throttle_time_ms(4321));
+        check::<SyncGroupResponse>(14, |m| m.with_throttle_time_ms(4321));
+        check::<DescribeGroupsResponse>(15, |m| m.with_throttle_time_ms(4321));
+        check::<ListGroupsResponse>(16, |m| m.with_throttle_time_ms(4321));
+        check::<CreateTopicsResponse>(19, |m| m.with_throttle_time_ms(4321));
+        check::<DeleteTopicsResponse>(20, |m| m.with_throttle_time_ms(4321));
+        check::<DeleteRecordsResponse>(21, |m| m.with_throttle_time_ms(4321));
+        check::<InitProducerIdResponse>(22, |m| m.with_throttle_time_ms(4321));
+        check::<OffsetForLeaderEpochResponse>(23, |m| m.with_throttle_time_ms(4321));
+        check::<AddPartitionsToTxnResponse>(24, |m| m.with_throttle_time_ms(4321));
+        check::<AddOffsetsToTxnResponse>(25, |m| m.with_throttle_time_ms(4321));
+        check::<EndTxnResponse>(26, |m| m.with_throttle_time_ms(4321));
+        check::<TxnOffsetCommitResponse>(28, |m| m.with_throttle_time_ms(4321));
+        check::<DescribeAclsResponse>(29, |m| m.with_throttle_time_ms(4321));
+        check::<CreateAclsResponse>(30, |m| m.with_throttle_time_ms(4321));
+        check::<DeleteAclsResponse>(31, |m| m.with_throttle_time_ms(4321));
+        check::<DescribeConfigsResponse>(32, |m| m.with_throttle_time_ms(4321));
+        check::<AlterConfigsResponse>(33, |m| m.with_throttle_time_ms(4321));
+        check::<DescribeLogDirsResponse>(35, |m| m.with_throttle_time_ms(4321));
+        check::<CreatePartitionsResponse>(37, |m| m.with_throttle_time_ms(4321));
+        check::<DeleteGroupsResponse>(42, |m| m.with_throttle_time_ms(4321));
+        check::<IncrementalAlterConfigsResponse>(44, |m| m.with_throttle_time_ms(4321));
+        check::<DescribeClusterResponse>(60, |m| m.with_throttle_time_ms(4321));
+        check::<DescribeProducersResponse>(61, |m| m.with_throttle_time_ms(4321));
+        check::<DescribeTransactionsResponse>(65, |m| m.with_throttle_time_ms(4321));
+        check::<ListTransactionsResponse>(66, |m| m.with_throttle_time_ms(4321));
+        check::<ConsumerGroupHeartbeatResponse>(68, |m| m.with_throttle_time_ms(4321));
+        check::<ConsumerGroupDescribeResponse>(69, |m| m.with_throttle_time_ms(4321));
+        check::<GetTelemetrySubscriptionsResponse>(71, |m| m.with_throttle_time_ms(4321));
+        check::<PushTelemetryResponse>(72, |m| m.with_throttle_time_ms(4321));
+        check::<DescribeTopicPartitionsResponse>(75, |m| m.with_throttle_time_ms(4321));
     }
 }

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use futures_lite::future::or;
 use glommio::net::TcpListener;
 
-use crate::proxy::session;
 use crate::proxy::shard::Shard;
+use crate::proxy::{admission, session};
 use crate::runtime::event::Latch;
 
 /// Which upstream a listener's connections go to.
@@ -30,7 +30,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts until the shard shuts down or `stop` is set (a reload moved the port), spawning one
-/// session task per connection. Sessions outlive their listener.
+/// session task per admitted connection ([`admission::admit`]; a refused one is closed at once).
+/// Sessions outlive their listener.
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, target: Target, stop: Rc<Latch>) {
     loop {
         let accepted = or(async { Some(listener.accept().await) }, async {
@@ -48,24 +49,22 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, target: Target
                 continue;
             }
         };
-        let limit = shard.config().max_connections_per_shard;
         let peer = stream.peer_addr().ok();
-        if shard.active_connections() >= limit {
-            tracing::warn!(
-                shard = shard.id,
-                ?peer,
-                limit,
-                "connection refused: limits.max_connections_per_shard reached"
-            );
-            shard.metrics.refused();
-            drop(stream);
-            continue;
-        }
+        let admitted = match admission::admit(&shard, peer) {
+            Ok(a) => a,
+            Err((why, detail)) => {
+                shard.metrics.refused(why);
+                shard.refusals.log(shard.id, peer, why, &detail);
+                drop(stream);
+                continue;
+            }
+        };
         let guard = shard.session_started(peer, target);
         let s = shard.clone();
         glommio::spawn_local(async move {
             session::run(s, stream, target, guard.conn_id, peer).await;
             drop(guard);
+            drop(admitted);
         })
         .detach();
     }

@@ -1,7 +1,9 @@
-//! The data plane of one shard: listeners ([`listener`]), per-shard state ([`shard`]), one session
+//! The data plane of one shard: listeners ([`listener`]) and the admission of what they accept
+//! ([`admission`]), per-shard state ([`shard`]), one session
 //! per client connection ([`session`]) with its in-flight queue ([`inflight`]), and the split
 //! stream halves it pumps bytes through ([`io`]).
 
+pub mod admission;
 pub mod inflight;
 pub mod io;
 pub mod listener;

@@ -40,7 +40,9 @@ use crate::upstream::connect::ConnectError;
 
 const API_KEY_PRODUCE: i16 = 0;
 const API_KEY_FETCH: i16 = 1;
+const API_KEY_SASL_HANDSHAKE: i16 = 17;
 const API_KEY_API_VERSIONS: i16 = 18;
+const API_KEY_SASL_AUTHENTICATE: i16 = 36;
 const API_KEY_CREATE_TOPICS: i16 = 19;
 const API_KEY_DELETE_TOPICS: i16 = 20;
 const API_KEY_DELETE_RECORDS: i16 = 21;
@@ -450,6 +452,7 @@ struct QuotaKeys {
     client_id: Option<String>,
     produce: Vec<(f64, quota::table::Key)>,
     fetch: Vec<(f64, quota::table::Key)>,
+    requests: Vec<(f64, quota::table::Key)>,
 }
 
 /// Charges `units` to every quota rule that applies to the connection and limits `kind`; returns
@@ -473,10 +476,7 @@ fn charge_quotas(
             policy
                 .quotas(&id)
                 .filter_map(|rule| {
-                    let limit = match k {
-                        Kind::ProduceBytes => rule.produce_bytes_per_s,
-                        Kind::FetchBytes => rule.fetch_bytes_per_s,
-                    }?;
+                    let limit = rule.rate(k)?;
                     Some((limit, (rule.name.clone(), rule.key_of(&id), k)))
                 })
                 .collect()
@@ -486,11 +486,15 @@ fn charge_quotas(
             client_id: client_id.clone(),
             produce: build(Kind::ProduceBytes),
             fetch: build(Kind::FetchBytes),
+            requests: build(Kind::Requests),
         };
     }
     let list = match kind {
         Kind::ProduceBytes => &keys.produce,
         Kind::FetchBytes => &keys.fetch,
+        Kind::Requests => &keys.requests,
+        // Checked at accept (crate::proxy::admission), never per request.
+        Kind::Connections => return Duration::ZERO,
     };
     let now = shard.quotas.now();
     let mut worst = Duration::ZERO;
@@ -896,17 +900,30 @@ async fn request_pump(
             let (peek, disp) = dispose(payload, &cfg.policy, &mut policy_ctx)?;
             metrics.request(peek.api_key, peek.api_version);
             ident.remember(peek.client_id(payload));
+            // Every request counts against request-rate quotas (KIP-124, counted: see
+            // QuotaRule::requests_per_s), connection set-up excepted; a breach is answered
+            // with throttle_time_ms where the response has one, and the connection is muted.
+            let mut throttle_ms = 0;
+            if !matches!(
+                peek.api_key,
+                API_KEY_API_VERSIONS | API_KEY_SASL_HANDSHAKE | API_KEY_SASL_AUTHENTICATE
+            ) && cfg.policy.has_request_quota()
+            {
+                let d = charge_quotas(shard, &cfg.policy, ident, Kind::Requests, 1);
+                if !d.is_zero() {
+                    throttle_ms = ident.mute(d);
+                }
+            }
             // Produce bytes count against quotas on the way in (KIP-13): a breach is forwarded
             // all the same, answered with throttle_time_ms, and the client is muted for the
             // delay (KIP-219).
-            let mut throttle_ms = 0;
             if peek.api_key == API_KEY_PRODUCE
                 && !cfg.policy.quota.is_empty()
                 && !matches!(disp, Disposition::Local(_))
             {
                 let d = charge_quotas(shard, &cfg.policy, ident, Kind::ProduceBytes, len);
                 if !d.is_zero() {
-                    throttle_ms = ident.mute(d);
+                    throttle_ms = throttle_ms.max(ident.mute(d));
                 }
             }
             match disp {
@@ -1131,11 +1148,16 @@ async fn response_pump(
                 throttle_ms = e.throttle_ms;
             }
             let cfg = shard.config();
-            if matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH) {
+            // Request-rate quotas throttle any api key: the delay rides on the response where
+            // it has a throttle_time_ms (raised in place); the connection is muted regardless.
+            if matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH) || throttle_ms > 0 {
                 let payload = &mut ubuf[run + 4..run + len];
                 if let Ok(body) = header::response_body_offset(payload, api_key, api_version) {
-                    if let Some(ms) =
-                        header::response_throttle_time_ms(payload, api_key, api_version, body)
+                    if let Some(ms) = matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH)
+                        .then(|| {
+                            header::response_throttle_time_ms(payload, api_key, api_version, body)
+                        })
+                        .flatten()
                     {
                         metrics.broker_throttle(api_key, ms);
                     }
@@ -1144,7 +1166,7 @@ async fn response_pump(
                     if api_key == API_KEY_FETCH && !cfg.policy.quota.is_empty() {
                         let d = charge_quotas(shard, &cfg.policy, ident, Kind::FetchBytes, len);
                         if !d.is_zero() {
-                            throttle_ms = ident.mute(d);
+                            throttle_ms = throttle_ms.max(ident.mute(d));
                         }
                     }
                     if throttle_ms > 0 {

@@ -14,7 +14,9 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::metrics::{ShardMetrics, ShardSnapshot, UpstreamSnapshot};
 use crate::protocol::rewrite::AddressMap;
+use crate::proxy::admission::RefusalLog;
 use crate::proxy::listener::{self, Target};
+use crate::quota::conns::ConnTable;
 use crate::quota::QuotaTable;
 use crate::runtime::event::{Latch, Notify};
 use crate::upstream::connect::Connector;
@@ -83,6 +85,10 @@ pub struct Shard {
     /// When a (rule, client id) refusal of a client id rule was last logged at warn (see
     /// [`Shard::warn_client_id_once`]).
     client_id_warned: RefCell<BTreeMap<(String, String), Instant>>,
+    /// Connections open per source and quota rule, and, for owned keys, every shard's allowance.
+    pub conns: ConnTable,
+    /// Rate-limits the log of refused connections.
+    pub refusals: RefusalLog,
     bootstrap_listener: RefCell<Option<ListenerState>>,
     node_listeners: RefCell<BTreeMap<i32, ListenerState>>,
     connections: RefCell<BTreeMap<u64, ConnInfo>>,
@@ -142,6 +148,8 @@ impl Shard {
             metrics: ShardMetrics::default(),
             quotas: QuotaTable::new(id, shards),
             client_id_warned: RefCell::new(BTreeMap::new()),
+            conns: ConnTable::new(id, shards),
+            refusals: RefusalLog::default(),
             bootstrap_listener: RefCell::new(None),
             node_listeners: RefCell::new(BTreeMap::new()),
             connections: RefCell::new(BTreeMap::new()),

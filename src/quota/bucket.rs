@@ -61,6 +61,17 @@ impl TokenBucket {
         Duration::from_secs_f64((-self.tokens / self.rate).min(1e6))
     }
 
+    /// The wait until the debt would be repaid at `rate` per second (zero when not in debt).
+    pub fn delay_at(&self, rate: f64) -> Duration {
+        if self.tokens >= 0.0 {
+            return Duration::ZERO;
+        }
+        if rate <= 0.0 {
+            return Duration::MAX;
+        }
+        Duration::from_secs_f64((-self.tokens / rate).min(1e6))
+    }
+
     /// Changes the rate (a new share or a reload) without forgiving debt or granting credit;
     /// the burst follows the rate when `burst` is given.
     pub fn set_rate(&mut self, rate: f64, burst: f64, now: Nanos) {
@@ -115,6 +126,17 @@ mod tests {
         b.take(300.0, 0);
         b.set_rate(200.0, 200.0, 0);
         assert_eq!(b.delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn delay_at_another_rate() {
+        let mut b = TokenBucket::new(100.0, 0.0, 0);
+        b.take(300.0, 0);
+        assert_eq!(b.delay(), Duration::from_secs(3));
+        assert_eq!(b.delay_at(600.0), Duration::from_millis(500));
+        assert_eq!(b.delay_at(0.0), Duration::MAX);
+        b.take(0.0, 10 * S);
+        assert_eq!(b.delay_at(600.0), Duration::ZERO);
     }
 
     proptest! {

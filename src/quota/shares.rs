@@ -3,9 +3,9 @@
 //! Each shard enforces its share with its own [`super::TokenBucket`], lock-free; an owner shard
 //! collects every shard's demand over the cross-shard channels and sends back new shares. A
 //! shard's demand is the rate it admitted in the last interval, doubled while its bucket was in
-//! debt (its clients want more than it may give, by an unknown amount: ask for twice as much, as
-//! TCP slow start probes), so a client that moves to one shard gets the whole limit there within
-//! a few intervals.
+//! debt or one of its clients was still waiting out a delay it handed out (its clients want more
+//! than it may give, by an unknown amount: ask for twice as much, as TCP slow start probes), so a
+//! client that moves to one shard gets the whole limit there within a few intervals.
 //!
 //! [`split`] is max-min fair (water-filling): shards that want less than an equal share get what
 //! they want, the rest share what remains equally; spare capacity is spread over every shard, and

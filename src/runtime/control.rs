@@ -62,6 +62,14 @@ pub enum ControlMsg {
     },
     /// An owner's new per-shard quota shares (to every peer).
     QuotaShares(Vec<quota::table::Shares>),
+    /// A shard's per-source connection counts, per key, tagged with the key's owner shard (to
+    /// every peer; each owner keeps its own).
+    ConnReports {
+        from: usize,
+        reports: Vec<(usize, quota::conns::ConnReport)>,
+    },
+    /// An owner's new connection allowances, each for one shard (to every peer).
+    ConnGrants(Vec<quota::conns::ConnGrant>),
 }
 
 /// A shard's answer.
@@ -169,6 +177,20 @@ pub fn serve_shard(
                         }
                         continue;
                     }
+                    ControlMsg::ConnReports { from, reports } => {
+                        for (owner, r) in reports {
+                            if owner == shard.id {
+                                shard.conns.on_report(from, r);
+                            }
+                        }
+                        continue;
+                    }
+                    ControlMsg::ConnGrants(list) => {
+                        for g in &list {
+                            shard.conns.on_grant(g);
+                        }
+                        continue;
+                    }
                     ControlMsg::Reply { .. } => continue,
                 };
                 let (id, reply) = reply;
@@ -179,8 +201,9 @@ pub fn serve_shard(
     }
 }
 
-/// Shard side: every [`quota::table::INTERVAL`], reports this shard's quota demand to the keys'
-/// owners and, as an owner, sends every shard its new share. Idle when no quota is in use.
+/// Shard side: every [`quota::table::INTERVAL`], reports this shard's quota demand and
+/// per-source connection counts to the keys' owners and, as an owner, sends every shard its new
+/// share or allowance. Idle when no quota is in use.
 pub async fn quota_loop(shard: Rc<Shard>, senders: Rc<Senders<ControlMsg>>) {
     let me = senders.peer_id();
     loop {
@@ -201,8 +224,25 @@ pub async fn quota_loop(shard: Rc<Shard>, senders: Rc<Senders<ControlMsg>>) {
         for s in &shares {
             shard.quotas.on_shares(s, now);
         }
+        let mut conn_remote = Vec::new();
+        for (owner, r) in shard.conns.reports() {
+            if owner == shard.id {
+                shard.conns.on_report(shard.id, r);
+            } else {
+                conn_remote.push((owner, r));
+            }
+        }
+        let grants = shard.conns.rebalance();
+        for g in &grants {
+            shard.conns.on_grant(g);
+        }
+        let grants: Vec<_> = grants.into_iter().filter(|g| g.shard != shard.id).collect();
         if !remote.is_empty() || !shares.is_empty() {
             tracing::trace!(shard = shard.id, reports = ?remote, shares = ?shares, "quota exchange");
+        }
+        if !conn_remote.is_empty() || !grants.is_empty() {
+            tracing::trace!(shard = shard.id, reports = ?conn_remote, grants = ?grants,
+                "connection quota exchange");
         }
         for peer in (0..senders.nr_consumers()).filter(|p| *p != me) {
             if !remote.is_empty() {
@@ -215,6 +255,18 @@ pub async fn quota_loop(shard: Rc<Shard>, senders: Rc<Senders<ControlMsg>>) {
             if !shares.is_empty() {
                 let _ = senders
                     .send_to(peer, ControlMsg::QuotaShares(shares.clone()))
+                    .await;
+            }
+            if !conn_remote.is_empty() {
+                let msg = ControlMsg::ConnReports {
+                    from: shard.id,
+                    reports: conn_remote.clone(),
+                };
+                let _ = senders.send_to(peer, msg).await;
+            }
+            if !grants.is_empty() {
+                let _ = senders
+                    .send_to(peer, ControlMsg::ConnGrants(grants.clone()))
                     .await;
             }
         }

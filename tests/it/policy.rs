@@ -6,7 +6,9 @@
 //! lets the request through and counts it; acks=0, which has no response, closes the connection
 //! as a broker would. Quotas are here too.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use super::cluster::shared;
 use super::other_clients::run_python;
@@ -132,17 +134,40 @@ fn produce_safeguards_as_java_and_librdkafka_see_them() {
     assert!(log.contains("policy violation"), "{log}");
 }
 
+/// Shards for the byte-quota tests: 1, or `SLUICE_IT_QUOTA_SHARDS` (2 to measure how the split
+/// of the limit over shards holds with a client's connections spread by SO_REUSEPORT; README,
+/// Quotas, reports such runs).
+fn quota_shards() -> u32 {
+    std::env::var("SLUICE_IT_QUOTA_SHARDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
 /// Produce byte-rate quota, one limit per client id: a producer far over its quota is held to
 /// within 10% of the limit (throttle_time_ms, muted connection) and loses no record; a slow
-/// producer under its own limit, on the same shard, is never throttled. One shard: across shards
-/// the split of the limit does not yet hold every run within 10% (README, Quotas).
+/// producer under its own limit, on the same shard, is never throttled. One shard (or
+/// `SLUICE_IT_QUOTA_SHARDS`).
 #[test]
 fn produce_quota_holds_a_fast_producer_to_its_limit() {
+    produce_quota_case(quota_shards());
+}
+
+/// The same on 2 shards, the producer's connections spread over both by SO_REUSEPORT: the
+/// split of the limit over shards holds it within 10% too (0.960-0.987 in 7 runs; README,
+/// Quotas). The consumer's counterpart is not in the suite: 0.912 at worst in 7 runs is too
+/// close to the edge.
+#[test]
+fn produce_quota_holds_a_fast_producer_to_its_limit_across_two_shards() {
+    produce_quota_case(2);
+}
+
+fn produce_quota_case(shards: u32) {
     const LIMIT: f64 = 512.0 * 1024.0;
     let cluster = shared();
     let sluice = Sluice::start_with(
         &cluster,
-        1,
+        shards,
         &format!(
             r#"
 [[policy.quota]]
@@ -190,7 +215,7 @@ produce_bytes_per_s = {}
         ) > 0.0
     );
     eprintln!(
-        "[it] quota: fast producer at {:.3} of the limit",
+        "[it] quota: fast producer at {:.3} of the limit ({shards} shards)",
         rate / LIMIT
     );
 }
@@ -320,15 +345,15 @@ config_values = { "cleanup.policy" = ["delete"] }
 
 /// Fetch byte-rate quota: a consumer reading a backlog far larger than its quota is held to
 /// within 10% of the limit (throttle_time_ms in Fetch responses, muted connection) and gets
-/// every record. One shard: across shards, lumpy Fetch charges (256 KiB per response) against
-/// 100 ms demand reports do not yet track the limit this closely (README, Quotas).
+/// every record. One shard (or `SLUICE_IT_QUOTA_SHARDS`): on 2 shards it held in 7 of 7 runs,
+/// 0.912 at worst, too close to the edge to assert in the suite (README, Quotas).
 #[test]
 fn fetch_quota_holds_a_consumer_to_its_limit() {
     const LIMIT: f64 = 1024.0 * 1024.0;
     let cluster = shared();
     let sluice = Sluice::start_with(
         &cluster,
-        1,
+        quota_shards(),
         &format!(
             r#"
 [[policy.quota]]
@@ -367,8 +392,351 @@ fetch_bytes_per_s = {}
         ) > 0.0
     );
     eprintln!(
-        "[it] fetch quota: consumer at {:.3} of the limit",
-        rate / LIMIT
+        "[it] fetch quota: consumer at {:.3} of the limit ({} shards)",
+        rate / LIMIT,
+        quota_shards()
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Request-rate and connection quotas, driven by raw Kafka frames where a count must be exact.
+
+/// A request frame with header v1 (api key, version, correlation id, `client_id`) and `body`.
+fn raw_request(api_key: i16, version: i16, corr: i32, client_id: &str, body: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&api_key.to_be_bytes());
+    p.extend_from_slice(&version.to_be_bytes());
+    p.extend_from_slice(&corr.to_be_bytes());
+    p.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
+    p.extend_from_slice(client_id.as_bytes());
+    p.extend_from_slice(body);
+    let mut f = (p.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&p);
+    f
+}
+
+/// Metadata v4 for no topic (topics: empty array, allow_auto_topic_creation: false): the
+/// cheapest request a client repeats, answered with `throttle_time_ms` first in its body.
+fn metadata_request(corr: i32, client_id: &str) -> Vec<u8> {
+    raw_request(3, 4, corr, client_id, &[0, 0, 0, 0, 0])
+}
+
+/// Reads one response frame; `None` when the connection was closed first.
+fn read_response(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).ok()?;
+    let mut p = vec![0u8; usize::try_from(i32::from_be_bytes(size)).ok()?];
+    s.read_exact(&mut p).ok()?;
+    Some(p)
+}
+
+/// `throttle_time_ms` of a Metadata v4 response (after the correlation id).
+fn metadata_throttle_ms(p: &[u8]) -> i32 {
+    i32::from_be_bytes([p[4], p[5], p[6], p[7]])
+}
+
+/// What a closed-loop Metadata client saw.
+#[derive(Debug, Default)]
+struct LoopStats {
+    /// Responses received between the warm-up and the end.
+    window_responses: u64,
+    window_s: f64,
+    max_throttle_ms: i32,
+    worst_latency: Duration,
+}
+
+/// Sends Metadata requests as `client_id` for `secs`, `in_flight` at a time (a new one as each
+/// response arrives), or one every `pace` when given; counts the responses after `warmup`.
+/// It does not wait out throttle_time_ms itself: Sluice mutes the connection.
+fn metadata_loop(
+    addr: &str,
+    client_id: &str,
+    secs: f64,
+    warmup: f64,
+    in_flight: usize,
+    pace: Option<Duration>,
+) -> LoopStats {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    s.set_nodelay(true).expect("nodelay");
+    let start = Instant::now();
+    let window_start = start + Duration::from_secs_f64(warmup);
+    let end = start + Duration::from_secs_f64(secs);
+    let mut stats = LoopStats {
+        window_s: secs - warmup,
+        ..Default::default()
+    };
+    let mut corr = 0;
+    let mut sent_at = std::collections::VecDeque::new();
+    for _ in 0..in_flight {
+        corr += 1;
+        s.write_all(&metadata_request(corr, client_id))
+            .expect("write");
+        sent_at.push_back(Instant::now());
+    }
+    while let Some(at) = sent_at.pop_front() {
+        let p = read_response(&mut s).expect("Metadata response");
+        let now = Instant::now();
+        stats.worst_latency = stats.worst_latency.max(now - at);
+        stats.max_throttle_ms = stats.max_throttle_ms.max(metadata_throttle_ms(&p));
+        if now >= window_start && now < end {
+            stats.window_responses += 1;
+        }
+        if now < end {
+            if let Some(p) = pace {
+                std::thread::sleep(p);
+            }
+            corr += 1;
+            s.write_all(&metadata_request(corr, client_id))
+                .expect("write");
+            sent_at.push_back(Instant::now());
+        }
+    }
+    stats
+}
+
+/// Request-rate quota (KIP-124, counted: README, Quotas): a client looping on Metadata with 8
+/// requests in flight is held to within 10% of 200 requests/s, every response carries the delay
+/// in throttle_time_ms and none is lost; a slow client (20 requests/s, its own client id, the
+/// same shard) is never throttled. Then a Java producer over a request quota is throttled and
+/// loses no record, while the slow producer beside it is not throttled.
+#[test]
+fn request_quota_holds_a_request_loop_to_its_limit() {
+    const LIMIT: f64 = 200.0;
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        1,
+        &format!(
+            r#"
+[[policy.quota]]
+name = "metadata-loop"
+client_id = {{ prefix = "rr-" }}
+requests_per_s = {}
+
+[[policy.quota]]
+name = "java-requests"
+client_id = {{ prefix = "sluice-it-produce-rate-" }}
+requests_per_s = 50
+"#,
+            LIMIT as u64
+        ),
+    );
+    let addr = format!("127.0.0.1:{}", sluice.bootstrap_port());
+    let slow = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            metadata_loop(
+                &addr,
+                "rr-slow",
+                7.0,
+                1.0,
+                1,
+                Some(Duration::from_millis(50)),
+            )
+        })
+    };
+    let fast = metadata_loop(&addr, "rr-fast", 7.0, 1.0, 8, None);
+    let slow = slow.join().expect("slow client");
+    let rate = fast.window_responses as f64 / fast.window_s;
+    eprintln!(
+        "[it] request quota: fast client at {rate:.1}/s ({:.3} of the limit), max throttle {} ms; slow client {:?}",
+        rate / LIMIT,
+        fast.max_throttle_ms,
+        slow
+    );
+    assert!(
+        (0.9 * LIMIT..=1.1 * LIMIT).contains(&rate),
+        "fast client at {rate:.1} requests/s, limit {LIMIT}: {fast:?}"
+    );
+    assert!(fast.max_throttle_ms > 0, "{fast:?}");
+    assert_eq!(slow.max_throttle_ms, 0, "slow client throttled: {slow:?}");
+    assert!(
+        slow.window_responses > 0 && slow.worst_latency < Duration::from_secs(1),
+        "slow client slowed down: {slow:?}"
+    );
+    let m = sluice.metrics();
+    assert!(
+        m.sum(
+            "sluice_throttle_seconds_total",
+            &[("rule", "metadata-loop"), ("kind", "requests")]
+        ) > 0.0
+    );
+
+    // A Java producer over 50 requests/s: throttled, every record acked exactly once; the slow
+    // producer (20 records/s, its own client id) is not throttled.
+    let line = JavaScenario::new("produce-rate", &sluice.bootstrap())
+        .arg("topic", unique_name("it-rquota"))
+        .arg("seconds", 6)
+        .arg("warmup-s", 2)
+        .arg("value-bytes", 512)
+        .run()
+        .assert_ok()
+        .to_string();
+    let num = |k: &str| -> f64 {
+        json_field(&line, k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {line}"))
+    };
+    assert!(num("fast_throttle_max_ms") > 0.0, "{line}");
+    assert_eq!(num("slow_throttle_max_ms"), 0.0, "{line}");
+    assert!(
+        sluice.metrics().sum(
+            "sluice_throttle_seconds_total",
+            &[("rule", "java-requests"), ("kind", "requests")]
+        ) > 0.0
+    );
+}
+
+/// A connection that completes an ApiVersions round trip: `None` when Sluice closed it first.
+fn admitted(addr: &str) -> Option<TcpStream> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(&raw_request(18, 0, 1, "conn-quota", &[]))
+        .ok()?;
+    let p = read_response(&mut s)?;
+    (i32::from_be_bytes([p[0], p[1], p[2], p[3]]) == 1).then_some(s)
+}
+
+/// Tries to connect until admitted, for up to `within`; returns the connection and how many
+/// attempts were refused first.
+fn admitted_within(addr: &str, within: Duration) -> Option<(TcpStream, u32)> {
+    let deadline = Instant::now() + within;
+    let mut refused = 0;
+    while Instant::now() < deadline {
+        if let Some(s) = admitted(addr) {
+            return Some((s, refused));
+        }
+        refused += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// Connection count per source over 2 shards (broker `max.connections.per.ip`): 4 connections
+/// from 127.0.0.1 are admitted (a connection that lands on a shard whose allowance is used up is
+/// refused until the owner moves the allowance there: the client retries), a 5th is refused every
+/// time while the 4 keep working, and closing one frees a place for a new one.
+#[test]
+fn connections_over_the_per_source_limit_are_refused_across_shards() {
+    const MAX: usize = 4;
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        2,
+        &format!(
+            r#"
+[[policy.quota]]
+name = "per-ip"
+source = ["127.0.0.1/32"]
+key = "source"
+max_connections = {MAX}
+"#
+        ),
+    );
+    let addr = format!("127.0.0.1:{}", sluice.bootstrap_port());
+    let mut open = Vec::new();
+    let mut refused_under = 0;
+    for i in 0..MAX {
+        let (s, refused) = admitted_within(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("connection {i} under the limit never admitted"));
+        refused_under += refused;
+        open.push(s);
+        // Let the owner spread the headroom (one to three 100 ms intervals).
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    for i in 0..10 {
+        assert!(
+            admitted(&addr).is_none(),
+            "attempt {i} over the limit admitted"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (i, s) in open.iter_mut().enumerate() {
+        s.write_all(&raw_request(18, 0, 7, "conn-quota", &[]))
+            .expect("write");
+        let p = read_response(s).unwrap_or_else(|| panic!("open connection {i} was closed"));
+        assert_eq!(i32::from_be_bytes([p[0], p[1], p[2], p[3]]), 7);
+    }
+    let m = sluice.metrics();
+    let over = m.sum(
+        "sluice_connections_refused_total",
+        &[("reason", "max_connections_per_source")],
+    );
+    assert!(over >= 10.0, "refusals counted: {over}");
+    assert!(
+        sluice.log_tail(300).contains("connection refused"),
+        "refusal logged"
+    );
+
+    // A closed connection frees its place (on whichever shard the next one lands).
+    drop(open.pop());
+    let (s, refused) = admitted_within(&addr, Duration::from_secs(5))
+        .expect("a place freed by a close was never given back");
+    open.push(s);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(admitted(&addr).is_none(), "over the limit after the reuse");
+    eprintln!(
+        "[it] connection quota: {MAX} admitted ({refused_under} refusals under the limit while the allowance moved), reuse after a close needed {refused} retries"
+    );
+}
+
+/// Connection creation rate per source (KIP-612) over 2 shards: 40 connections attempted as fast
+/// as possible against 5 per second: at most the one-second burst (plus one per shard) and the
+/// rate are admitted, the rest refused; a second later new connections are admitted again.
+#[test]
+fn connection_rate_per_source_refuses_the_excess() {
+    const RATE: f64 = 5.0;
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        2,
+        &format!(
+            r#"
+[[policy.quota]]
+name = "conn-rate"
+key = "source"
+connections_per_s = {}
+"#,
+            RATE as u64
+        ),
+    );
+    let addr = format!("127.0.0.1:{}", sluice.bootstrap_port());
+    // The harness's readiness probes spent some of the burst: start from a quiet second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let start = Instant::now();
+    let mut ok = 0;
+    let mut refused = 0;
+    for _ in 0..40 {
+        match admitted(&addr) {
+            Some(_) => ok += 1,
+            None => refused += 1,
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    eprintln!(
+        "[it] connection rate: {ok} admitted, {refused} refused in {elapsed:.2} s (limit {RATE}/s, 1 s burst)"
+    );
+    // Each shard's bucket holds one second of its share, and at least one connection: over
+    // both shards at most the rate for a second, plus one per shard, plus what refills.
+    assert!(
+        ok as f64 <= RATE * (1.0 + elapsed) + 2.0,
+        "{ok} admitted in {elapsed:.2} s"
+    );
+    assert!(ok >= 1, "none admitted");
+    assert!(refused >= 1, "none refused");
+    let m = sluice.metrics();
+    assert!(
+        m.sum(
+            "sluice_connections_refused_total",
+            &[("reason", "connection_rate")]
+        ) >= f64::from(refused)
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        admitted_within(&addr, Duration::from_secs(2)).is_some(),
+        "no connection admitted a second later"
     );
 }
 
