@@ -1,6 +1,6 @@
 //! Session glue of the safeguards added after produce and create-topic rules: client id rules,
 //! read-only topics (Produce, DeleteRecords, DeleteTopics) and topic-config rules (AlterConfigs,
-//! IncrementalAlterConfigs; CreateTopics in [`super::session`]). Each check runs only when a rule
+//! IncrementalAlterConfigs; CreateTopics in [`super::dispose`]). Each check runs only when a rule
 //! of its kind applies to the client, and decodes only the frame it checks.
 //!
 //! A rejected request is answered whole, never half-applied: the resources a rule rejects get the
@@ -18,7 +18,8 @@ use crate::protocol::produce::{self, POLICY_VIOLATION, TOPIC_AUTHORIZATION_FAILE
 use crate::protocol::rewrite;
 use crate::protocol::versions::keys;
 
-use super::session::{Disposition, PolicyCtx, SessionError};
+use super::dispose::{Disposition, PolicyCtx};
+use super::session::SessionError;
 
 /// Highest Produce version a client in scope of a read-only rule is offered: v13 names topics by
 /// id (KIP-516), which Sluice cannot map to names without the cluster's metadata.
@@ -107,7 +108,7 @@ pub(super) fn check_read_only_produce(
     policy: &Policy,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
-    let id = super::session::request_identity(payload, peek, ctx.source);
+    let id = super::dispose::request_identity(payload, peek, ctx.source);
     if policy.read_only_rules(&id).next().is_none() {
         return Ok(None);
     }
@@ -189,7 +190,7 @@ pub(super) fn check_delete_records(
     policy: &Policy,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
-    let id = super::session::request_identity(payload, peek, ctx.source);
+    let id = super::dispose::request_identity(payload, peek, ctx.source);
     if policy.read_only_rules(&id).next().is_none() {
         return Ok(None);
     }
@@ -229,7 +230,7 @@ pub(super) fn check_delete_topics(
     policy: &Policy,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
-    let id = super::session::request_identity(payload, peek, ctx.source);
+    let id = super::dispose::request_identity(payload, peek, ctx.source);
     if policy.read_only_rules(&id).next().is_none() {
         return Ok(None);
     }
@@ -282,7 +283,7 @@ pub(super) fn check_alter_configs(
     policy: &Policy,
     ctx: &mut PolicyCtx<'_>,
 ) -> Result<Option<Disposition>, SessionError> {
-    let id = super::session::request_identity(payload, peek, ctx.source);
+    let id = super::dispose::request_identity(payload, peek, ctx.source);
     if policy.topic_config_rules(&id).next().is_none() {
         return Ok(None);
     }
