@@ -310,17 +310,15 @@ fn check_create_topics(
     let specs = create_topics::topics(payload, body, peek.api_version).map_err(|e| {
         SessionError::BadRequest(format!("CreateTopics v{}: {e}", peek.api_version))
     })?;
-    let mut messages = vec![String::new(); specs.len()];
-    let mut rejected = None;
+    let mut rejections = safeguards::Rejections::new(specs.len());
     for rule in policy.create_topic_rules(&id) {
         for (i, t) in specs.iter().enumerate() {
             let Some(reason) = rule.violation(t) else {
                 continue;
             };
             ctx.log(&rule.name, rule.action, &reason, peek.api_key);
-            if rule.action == Action::Reject && messages[i].is_empty() {
-                messages[i] = format!("rejected by Sluice policy {}: {reason}", rule.name);
-                rejected.get_or_insert_with(|| rule.name.clone());
+            if rule.action == Action::Reject {
+                rejections.reject(i, &rule.name, &reason);
             }
         }
     }
@@ -336,18 +334,14 @@ fn check_create_topics(
             };
             let reason = format!("topic {}: {reason}", t.name);
             ctx.log(&rule.name, rule.action, &reason, peek.api_key);
-            if rule.action == Action::Reject && messages[i].is_empty() {
-                messages[i] = format!("rejected by Sluice policy {}: {reason}", rule.name);
-                rejected.get_or_insert_with(|| rule.name.clone());
+            if rule.action == Action::Reject {
+                rejections.reject(i, &rule.name, &reason);
             }
         }
     }
-    let Some(first) = rejected else {
+    let Some(messages) = rejections.finish("created", "topic") else {
         return Ok(None);
     };
-    for m in messages.iter_mut().filter(|m| m.is_empty()) {
-        *m = format!("not created: another topic of the request violates Sluice policy {first}");
-    }
     create_topics::error_response(
         &specs,
         peek.api_version,

@@ -21,6 +21,42 @@ use crate::protocol::versions::keys;
 use super::dispose::{Disposition, PolicyCtx};
 use super::session::SessionError;
 
+/// The answer to a request answered whole: per resource, the message of the first reject rule
+/// it violates; when any resource is rejected, the others say which rule stopped the request.
+pub(super) struct Rejections {
+    messages: Vec<String>,
+    first: Option<String>,
+}
+
+impl Rejections {
+    /// No resource of `n` rejected yet.
+    pub(super) fn new(n: usize) -> Self {
+        Rejections {
+            messages: vec![String::new(); n],
+            first: None,
+        }
+    }
+
+    /// Resource `i` violates reject rule `rule` (only its first violation is kept).
+    pub(super) fn reject(&mut self, i: usize, rule: &str, reason: &str) {
+        if self.messages[i].is_empty() {
+            self.messages[i] = format!("rejected by Sluice policy {rule}: {reason}");
+            self.first.get_or_insert_with(|| rule.to_string());
+        }
+    }
+
+    /// `None` when nothing was rejected; else every resource's message, the others reading
+    /// "not {verb}: another {what} of the request violates Sluice policy {first rule}".
+    pub(super) fn finish(mut self, verb: &str, what: &str) -> Option<Vec<String>> {
+        let first = self.first?;
+        for m in self.messages.iter_mut().filter(|m| m.is_empty()) {
+            *m =
+                format!("not {verb}: another {what} of the request violates Sluice policy {first}");
+        }
+        Some(self.messages)
+    }
+}
+
 /// Highest Produce version a client in scope of a read-only rule is offered: v13 names topics by
 /// id (KIP-516), which Sluice cannot map to names without the cluster's metadata.
 pub(super) const PRODUCE_MAX_WITH_READ_ONLY: i16 = 12;
@@ -295,8 +331,7 @@ pub(super) fn check_alter_configs(
                 peek.api_key, peek.api_version
             ))
         })?;
-    let mut messages = vec![String::new(); resources.len()];
-    let mut rejected = None;
+    let mut rejections = Rejections::new(resources.len());
     for rule in policy.topic_config_rules(&id) {
         for (i, r) in resources.iter().enumerate() {
             if r.resource_type != RESOURCE_TOPIC {
@@ -312,18 +347,14 @@ pub(super) fn check_alter_configs(
             };
             let reason = format!("topic {}: {reason}", r.resource_name);
             ctx.log(&rule.name, rule.action, &reason, peek.api_key);
-            if rule.action == Action::Reject && messages[i].is_empty() {
-                messages[i] = format!("rejected by Sluice policy {}: {reason}", rule.name);
-                rejected.get_or_insert_with(|| rule.name.clone());
+            if rule.action == Action::Reject {
+                rejections.reject(i, &rule.name, &reason);
             }
         }
     }
-    let Some(first) = rejected else {
+    let Some(messages) = rejections.finish("applied", "resource") else {
         return Ok(None);
     };
-    for m in messages.iter_mut().filter(|m| m.is_empty()) {
-        *m = format!("not applied: another resource of the request violates Sluice policy {first}");
-    }
     alter_configs::error_response(
         peek.api_key,
         &resources,

@@ -439,15 +439,7 @@ async fn request_pump(
             match disp {
                 Disposition::Forward { expects_response } => {
                     if expects_response {
-                        queue.push(InFlight {
-                            correlation_id: peek.correlation_id,
-                            api_key: peek.api_key,
-                            api_version: peek.api_version,
-                            local: None,
-                            received_at: read_at,
-                            sent_at: None,
-                            throttle_ms,
-                        });
+                        queue.push(in_flight(&peek, read_at, None, throttle_ms));
                     }
                     run += len;
                 }
@@ -458,15 +450,7 @@ async fn request_pump(
                     write_run(up_w, cbuf, &mut run, queue, metrics).await?;
                     cbuf.advance(len);
                     if expects_response {
-                        queue.push(InFlight {
-                            correlation_id: peek.correlation_id,
-                            api_key: peek.api_key,
-                            api_version: peek.api_version,
-                            local: None,
-                            received_at: read_at,
-                            sent_at: None,
-                            throttle_ms,
-                        });
+                        queue.push(in_flight(&peek, read_at, None, throttle_ms));
                     }
                     let size = crate::protocol::frame::size_prefix(p.len());
                     let mut frame = BytesMut::with_capacity(4 + p.len());
@@ -489,15 +473,7 @@ async fn request_pump(
                         correlation_id = peek.correlation_id,
                         "answered locally"
                     );
-                    queue.push(InFlight {
-                        correlation_id: peek.correlation_id,
-                        api_key: peek.api_key,
-                        api_version: peek.api_version,
-                        local: Some(resp),
-                        received_at: read_at,
-                        sent_at: None,
-                        throttle_ms: 0,
-                    });
+                    queue.push(in_flight(&peek, read_at, Some(resp), 0));
                 }
             }
             if queue.len() >= cfg.max_in_flight_per_connection {
@@ -541,6 +517,25 @@ async fn request_pump(
                 return Err(SessionError::IdleTimeout(cfg.client_idle_timeout))
             }
         }
+    }
+}
+
+/// The in-flight entry of a request received at `received_at`: forwarded (`local` `None`) or
+/// answered by Sluice with `local`; `throttle_ms` is the quota delay its response must carry.
+fn in_flight(
+    peek: &header::RequestHeaderPeek,
+    received_at: Instant,
+    local: Option<bytes::Bytes>,
+    throttle_ms: i32,
+) -> InFlight {
+    InFlight {
+        correlation_id: peek.correlation_id,
+        api_key: peek.api_key,
+        api_version: peek.api_version,
+        local,
+        received_at,
+        sent_at: None,
+        throttle_ms,
     }
 }
 

@@ -57,22 +57,25 @@ upstream = "{upstream}"
         "{line}"
     );
 
-    // librdkafka, through Sluice only.
-    let line = run_python(
-        "topic-map",
-        &sluice.bootstrap(),
-        &alias,
-        &[
-            "--upstream",
-            &upstream,
-            "--hidden",
-            &hidden,
-            "--records",
-            "200",
-            "--forbid-ports",
-            &forbid,
-        ],
-    );
+    // librdkafka, through Sluice only: 200 records through `topic`.
+    let rdk = |topic: &str| {
+        run_python(
+            "topic-map",
+            &sluice.bootstrap(),
+            topic,
+            &[
+                "--upstream",
+                &upstream,
+                "--hidden",
+                &hidden,
+                "--records",
+                "200",
+                "--forbid-ports",
+                &forbid,
+            ],
+        )
+    };
+    let line = rdk(&alias);
     // Java's 300 records and librdkafka's 200, all committed by librdkafka's group.
     assert_eq!(json_field(&line, "committed"), Some("500"), "{line}");
 
@@ -92,21 +95,7 @@ upstream = "{upstream}"
     let (status, body) = sluice.admin("POST", "/reload", "", None);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"outcome\": \"applied\""), "{body}");
-    let line = run_python(
-        "topic-map",
-        &sluice.bootstrap(),
-        &alias2,
-        &[
-            "--upstream",
-            &upstream,
-            "--hidden",
-            &hidden,
-            "--records",
-            "200",
-            "--forbid-ports",
-            &forbid,
-        ],
-    );
+    let line = rdk(&alias2);
     assert_eq!(json_field(&line, "committed"), Some("700"), "{line}");
 
     // Nothing was refused or failed to map on the way: the only connection errors allowed are

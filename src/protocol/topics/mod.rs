@@ -327,12 +327,8 @@ pub fn rewrite_response(
     let down = Down(map);
     match api_key {
         0 => response_as::<ProduceResponse>(&ctx, payload, body_offset, schema, |m| {
-            m.responses.retain_mut(|t| {
-                down.entry(&mut t.name.0, || {
-                    for p in &mut t.partition_responses {
-                        p.error_code = UNKNOWN_TOPIC_OR_PARTITION;
-                    }
-                })
+            down.topics(&mut m.responses, |t| {
+                (&mut t.name.0, &mut t.partition_responses)
             });
         }),
         1 => response_as::<FetchResponse>(&ctx, payload, body_offset, schema, |m| {
@@ -346,13 +342,7 @@ pub fn rewrite_response(
             });
         }),
         2 => response_as::<ListOffsetsResponse>(&ctx, payload, body_offset, schema, |m| {
-            m.topics.retain_mut(|t| {
-                down.entry(&mut t.name.0, || {
-                    for p in &mut t.partitions {
-                        p.error_code = UNKNOWN_TOPIC_OR_PARTITION;
-                    }
-                })
-            });
+            down.topics(&mut m.topics, |t| (&mut t.name.0, &mut t.partitions));
         }),
         3 => response_as::<MetadataResponse>(&ctx, payload, body_offset, schema, |m| {
             m.topics.retain_mut(|t| match &mut t.name {
@@ -365,30 +355,12 @@ pub fn rewrite_response(
             });
         }),
         8 => response_as::<OffsetCommitResponse>(&ctx, payload, body_offset, schema, |m| {
-            m.topics.retain_mut(|t| {
-                down.entry(&mut t.name.0, || {
-                    for p in &mut t.partitions {
-                        p.error_code = UNKNOWN_TOPIC_OR_PARTITION;
-                    }
-                })
-            });
+            down.topics(&mut m.topics, |t| (&mut t.name.0, &mut t.partitions));
         }),
         9 => response_as::<OffsetFetchResponse>(&ctx, payload, body_offset, schema, |m| {
-            m.topics.retain_mut(|t| {
-                down.entry(&mut t.name.0, || {
-                    for p in &mut t.partitions {
-                        p.error_code = UNKNOWN_TOPIC_OR_PARTITION;
-                    }
-                })
-            });
+            down.topics(&mut m.topics, |t| (&mut t.name.0, &mut t.partitions));
             for g in &mut m.groups {
-                g.topics.retain_mut(|t| {
-                    down.entry(&mut t.name.0, || {
-                        for p in &mut t.partitions {
-                            p.error_code = UNKNOWN_TOPIC_OR_PARTITION;
-                        }
-                    })
-                });
+                down.topics(&mut g.topics, |t| (&mut t.name.0, &mut t.partitions));
             }
         }),
         19 => response_as::<CreateTopicsResponse>(&ctx, payload, body_offset, schema, |m| {
@@ -417,13 +389,7 @@ pub fn rewrite_response(
         }),
         23 => {
             response_as::<OffsetForLeaderEpochResponse>(&ctx, payload, body_offset, schema, |m| {
-                m.topics.retain_mut(|t| {
-                    down.entry(&mut t.topic.0, || {
-                        for p in &mut t.partitions {
-                            p.error_code = UNKNOWN_TOPIC_OR_PARTITION;
-                        }
-                    })
-                });
+                down.topics(&mut m.topics, |t| (&mut t.topic.0, &mut t.partitions));
             })
         }
         32 => response_as::<DescribeConfigsResponse>(&ctx, payload, body_offset, schema, |m| {
@@ -503,7 +469,49 @@ impl Down<'_> {
             }
         }
     }
+
+    /// Maps the names of a list of topic entries whose partitions carry an `error_code`
+    /// (`parts` gives an entry's name and partitions): hidden entries are dropped, entries of a
+    /// hidden topic a request named answer `UNKNOWN_TOPIC_OR_PARTITION` for every partition.
+    fn topics<T, P: PartitionError>(
+        &self,
+        list: &mut Vec<T>,
+        parts: impl Fn(&mut T) -> (&mut StrBytes, &mut Vec<P>),
+    ) {
+        list.retain_mut(|t| {
+            let (name, partitions) = parts(t);
+            self.entry(name, || {
+                for p in partitions.iter_mut() {
+                    p.set_error(UNKNOWN_TOPIC_OR_PARTITION);
+                }
+            })
+        });
+    }
 }
+
+/// A response partition entry with an `error_code`.
+trait PartitionError {
+    fn set_error(&mut self, code: i16);
+}
+
+macro_rules! partition_error {
+    ($($t:ty),* $(,)?) => {
+        $(impl PartitionError for $t {
+            fn set_error(&mut self, code: i16) {
+                self.error_code = code;
+            }
+        })*
+    };
+}
+
+partition_error!(
+    kafka_protocol::messages::produce_response::PartitionProduceResponse,
+    kafka_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse,
+    kafka_protocol::messages::offset_commit_response::OffsetCommitResponsePartition,
+    kafka_protocol::messages::offset_fetch_response::OffsetFetchResponsePartition,
+    kafka_protocol::messages::offset_fetch_response::OffsetFetchResponsePartitions,
+    kafka_protocol::messages::offset_for_leader_epoch_response::EpochEndOffset,
+);
 
 fn request_as<M: Decodable + Encodable>(
     ctx: &Ctx,
