@@ -271,6 +271,8 @@ pub struct RawQuotaRule {
     /// Most new connections per second per source address, over all shards (KIP-612). Needs
     /// `key = "source"` and no `client_id` scope.
     pub connections_per_s: Option<u64>,
+    /// With `key = "topic"`: the topics limited, `[{ prefix = "orders." }]` (default: all).
+    pub topics: Option<Vec<RawNameMatch>>,
 }
 
 /// `{ exact = "..." }`, `{ prefix = "..." }` or `{ regex = "..." }`.
@@ -520,10 +522,39 @@ pub fn compile(raw: &RawPolicy, errs: &mut Vec<FieldError>) -> Policy {
                 });
             }
         }
+        if key_by == QuotaKeyBy::Topic {
+            for (field, set) in [
+                ("requests_per_s", r.requests_per_s.is_some()),
+                ("max_connections", r.max_connections.is_some()),
+                ("connections_per_s", r.connections_per_s.is_some()),
+            ] {
+                if set {
+                    errs.push(FieldError {
+                        path: format!("{at}.{field}"),
+                        reason:
+                            "key = \"topic\" limits produce_bytes_per_s and fetch_bytes_per_s only"
+                                .into(),
+                    });
+                }
+            }
+        } else if r.topics.is_some() {
+            errs.push(FieldError {
+                path: format!("{at}.topics"),
+                reason: "topics are limited per topic only: set key = \"topic\"".into(),
+            });
+        }
+        let topics = r
+            .topics
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(j, m)| name_match(&Some(m.clone()), &format!("{at}.topics[{j}]"), errs))
+            .collect();
         quota.push(QuotaRule {
             name,
             scope,
             key_by,
+            topics,
             produce_bytes_per_s: r.produce_bytes_per_s.map(|v| v as f64),
             fetch_bytes_per_s: r.fetch_bytes_per_s.map(|v| v as f64),
             requests_per_s: r.requests_per_s.map(|v| v as f64),
@@ -717,6 +748,41 @@ mod tests {
         let raw: RawPolicy = toml::from_str(text).expect("toml");
         let mut errs = Vec::new();
         (compile(&raw, &mut errs), errs)
+    }
+
+    #[test]
+    fn per_topic_quotas() {
+        let (p, errs) = compile_toml(
+            r#"
+            [[quota]]
+            name = "orders"
+            key = "topic"
+            topics = [{ prefix = "orders." }]
+            produce_bytes_per_s = 1000
+            "#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let r = &p.quota[0];
+        assert!(r.limits_topic("orders.eu") && !r.limits_topic("payments"));
+        assert!(p.has_topic_quota(crate::quota::Kind::ProduceBytes));
+        assert!(!p.has_topic_quota(crate::quota::Kind::FetchBytes));
+        let (_, errs) = compile_toml(
+            r#"
+            [[quota]]
+            name = "a"
+            key = "topic"
+            requests_per_s = 5
+            [[quota]]
+            name = "b"
+            topics = [{ exact = "x" }]
+            produce_bytes_per_s = 1
+            "#,
+        );
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["policy.quota[0].requests_per_s", "policy.quota[1].topics"]
+        );
     }
 
     #[test]

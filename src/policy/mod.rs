@@ -213,6 +213,9 @@ pub enum QuotaKeyBy {
     ClientId,
     /// One limit per source address.
     Source,
+    /// One limit per topic (client-facing name), for produce and fetch bytes: every client in
+    /// the rule's scope shares it.
+    Topic,
 }
 
 /// A quota rule: global limits per key, over all shards, in the broker's model. Byte and
@@ -245,6 +248,8 @@ pub struct QuotaRule {
     pub max_connections: Option<u32>,
     /// Most new connections per second per key (a source address), all shards together.
     pub connections_per_s: Option<f64>,
+    /// With `key_by` [`QuotaKeyBy::Topic`]: the topics limited (empty: every topic).
+    pub topics: Vec<NameMatch>,
 }
 
 impl QuotaRule {
@@ -253,7 +258,19 @@ impl QuotaRule {
         match self.key_by {
             QuotaKeyBy::ClientId => id.client_id.unwrap_or("").to_string(),
             QuotaKeyBy::Source => id.source.map(|ip| ip.to_string()).unwrap_or_default(),
+            // Per topic: the key is each topic of a request (see `limits_topic`).
+            QuotaKeyBy::Topic => String::new(),
         }
+    }
+
+    /// Whether the rule keeps one limit per topic.
+    pub fn per_topic(&self) -> bool {
+        self.key_by == QuotaKeyBy::Topic
+    }
+
+    /// Whether a per-topic rule limits `topic`.
+    pub fn limits_topic(&self, topic: &str) -> bool {
+        self.per_topic() && (self.topics.is_empty() || self.topics.iter().any(|m| m.matches(topic)))
     }
 
     /// The rate limit of `kind`, per second, if this rule sets one.
@@ -536,6 +553,14 @@ impl Policy {
     /// Whether any quota rule limits connections (otherwise accept checks nothing).
     pub fn has_connection_quota(&self) -> bool {
         self.quota.iter().any(QuotaRule::limits_connections)
+    }
+
+    /// Whether any per-topic quota rule limits `kind` (a cheap check before a request is walked
+    /// for its topics).
+    pub fn has_topic_quota(&self, kind: crate::quota::Kind) -> bool {
+        self.quota
+            .iter()
+            .any(|r| r.per_topic() && r.rate(kind).is_some())
     }
 
     /// The quota rules that apply to `id`.

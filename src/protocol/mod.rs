@@ -36,6 +36,7 @@ pub mod alter_configs;
 pub mod create_topics;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod fetch;
 pub mod frame;
 pub mod header;
 pub mod produce;

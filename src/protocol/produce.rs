@@ -201,6 +201,22 @@ pub fn topic_names(
     body: usize,
     version: i16,
 ) -> Result<Vec<&str>, ProduceScanError> {
+    Ok(topic_bytes(payload, body, version)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Each topic of a Produce request (v3-v12) with the bytes of its record batches, in request
+/// order, read in place (per-topic byte quotas). `payload[body..]` is the body.
+///
+/// # Errors
+/// As [`topic_names`].
+pub fn topic_bytes(
+    payload: &[u8],
+    body: usize,
+    version: i16,
+) -> Result<Vec<(&str, usize)>, ProduceScanError> {
     if version >= 13 {
         return Err(ProduceScanError::NoTopicNames(version));
     }
@@ -210,13 +226,16 @@ pub fn topic_names(
     c.i16()?; // acks
     c.i32()?; // timeout_ms
     let topics = c.count(flexible, 2)?.unwrap_or(0);
-    let mut names = Vec::with_capacity(topics);
+    let mut out = Vec::with_capacity(topics);
     for _ in 0..topics {
-        names.push(c.str(flexible)?);
+        let name = c.str(flexible)?;
+        let mut bytes = 0;
         let partitions = c.count(flexible, 5)?.unwrap_or(0);
         for _ in 0..partitions {
             c.i32()?; // index
-            c.skip_bytes(flexible)?; // records
+            if let Some((s, e)) = c.bytes_range(flexible)? {
+                bytes += e - s;
+            }
             if flexible {
                 c.skip_tagged()?;
             }
@@ -224,8 +243,9 @@ pub fn topic_names(
         if flexible {
             c.skip_tagged()?;
         }
+        out.push((name, bytes));
     }
-    Ok(names)
+    Ok(out)
 }
 
 /// `POLICY_VIOLATION`: the request parameters do not satisfy the configured policy.

@@ -17,8 +17,10 @@ use crate::proxy::quotas::SessionIdentity;
 use crate::proxy::safeguards;
 use crate::proxy::session::SessionError;
 use crate::proxy::shard::Shard;
+use crate::quota::Kind;
 
 const API_KEY_PRODUCE: i16 = 0;
+const API_KEY_FETCH: i16 = 1;
 const API_KEY_API_VERSIONS: i16 = 18;
 const API_KEY_CREATE_TOPICS: i16 = 19;
 const API_KEY_DELETE_TOPICS: i16 = 20;
@@ -61,7 +63,12 @@ pub(super) fn api_versions_restrictions(
 ) -> (Vec<i16>, Vec<(i16, i16)>) {
     let cfg = shard.config();
     let p = &cfg.policy;
-    if p.api_keys.is_empty() && p.read_only.is_empty() && p.topic_configs.is_empty() {
+    let topic_quotas = p.has_topic_quota(Kind::ProduceBytes) || p.has_topic_quota(Kind::FetchBytes);
+    if p.api_keys.is_empty()
+        && p.read_only.is_empty()
+        && p.topic_configs.is_empty()
+        && !topic_quotas
+    {
         return (Vec::new(), Vec::new());
     }
     let client_id = ident.client_id.borrow();
@@ -69,7 +76,58 @@ pub(super) fn api_versions_restrictions(
         client_id: client_id.as_deref(),
         source: ident.source,
     };
-    safeguards::api_versions_restrictions(p, &id)
+    let (hidden, mut caps) = safeguards::api_versions_restrictions(p, &id);
+    caps.extend(topic_quota_caps(p, &id));
+    (hidden, caps)
+}
+
+/// Per-topic quotas read topic names: Produce v13 and Fetch v13+ carry topic ids instead
+/// (KIP-516), so a client in scope of a per-topic rule limiting produce or fetch bytes is offered
+/// those keys up to v12 only: `(api key, highest version)`.
+fn topic_quota_caps(p: &Policy, id: &Identity<'_>) -> Vec<(i16, i16)> {
+    let mut caps = Vec::new();
+    for (api_key, kind) in [
+        (API_KEY_PRODUCE, Kind::ProduceBytes),
+        (API_KEY_FETCH, Kind::FetchBytes),
+    ] {
+        if p.quotas(id)
+            .any(|r| r.per_topic() && r.rate(kind).is_some())
+        {
+            caps.push((api_key, TOPIC_QUOTA_MAX_VERSION));
+        }
+    }
+    caps
+}
+
+/// Highest Produce and Fetch version that names topics.
+const TOPIC_QUOTA_MAX_VERSION: i16 = 12;
+
+/// Refuses a Produce or Fetch version above what [`topic_quota_caps`] offered this client.
+fn check_topic_quota_version(
+    payload: &[u8],
+    peek: &header::RequestHeaderPeek,
+    policy: &Policy,
+    source: Option<IpAddr>,
+) -> Result<(), SessionError> {
+    if peek.api_version <= TOPIC_QUOTA_MAX_VERSION
+        || !matches!(peek.api_key, API_KEY_PRODUCE | API_KEY_FETCH)
+    {
+        return Ok(());
+    }
+    let id = request_identity(payload, peek, source);
+    if let Some((_, max)) = topic_quota_caps(policy, &id)
+        .into_iter()
+        .find(|(k, _)| *k == peek.api_key)
+    {
+        let min = versions::decodable_versions(peek.api_key).map_or(0, |r| *r.start());
+        return Err(SessionError::UnsupportedVersion {
+            api_key: peek.api_key,
+            api_version: peek.api_version,
+            min,
+            max,
+        });
+    }
+    Ok(())
 }
 
 /// Policy context of one connection: who it is, and which rules were already logged for it (a
@@ -172,6 +230,9 @@ pub(super) fn dispose(
     }
     if !policy.topics.is_empty() {
         check_topic_map_offers(&peek)?;
+    }
+    if !policy.quota.is_empty() {
+        check_topic_quota_version(payload, &peek, policy, ctx.source)?;
     }
     let checked = match peek.api_key {
         API_KEY_CREATE_TOPICS

@@ -88,6 +88,7 @@ pub(super) fn charge_quotas(
         let build = |k: Kind| {
             policy
                 .quotas(&id)
+                .filter(|rule| !rule.per_topic())
                 .filter_map(|rule| {
                     let limit = rule.rate(k)?;
                     Some((limit, (rule.name.clone(), rule.key_of(&id), k)))
@@ -119,6 +120,42 @@ pub(super) fn charge_quotas(
                 .throttle(&key.0, kind.label(), d.min(MAX_THROTTLE));
         }
         worst = worst.max(d);
+    }
+    worst
+}
+
+/// Charges the bytes of each topic of a request or response (`topics`: client-facing name and
+/// bytes) to every per-topic quota rule in scope that limits `kind` and that topic; returns the
+/// longest delay. Keys are built per call (rule name and topic): per-topic rules cost an
+/// allocation per topic and request, which rules keyed by client or source do not.
+pub(super) fn charge_topic_quotas<S: AsRef<str>>(
+    shard: &Shard,
+    policy: &Policy,
+    ident: &SessionIdentity,
+    kind: Kind,
+    topics: &[(S, usize)],
+) -> Duration {
+    let client_id = ident.client_id.borrow();
+    let id = Identity {
+        client_id: client_id.as_deref(),
+        source: ident.source,
+    };
+    let now = shard.quotas.now();
+    let mut worst = Duration::ZERO;
+    for rule in policy.quotas(&id).filter(|r| r.per_topic()) {
+        let Some(limit) = rule.rate(kind) else {
+            continue;
+        };
+        for (topic, bytes) in topics.iter().filter(|(t, _)| rule.limits_topic(t.as_ref())) {
+            let key = (rule.name.clone(), topic.as_ref().to_string(), kind);
+            let d = shard.quotas.take(&key, limit, *bytes, now);
+            if !d.is_zero() {
+                shard
+                    .metrics
+                    .throttle(&rule.name, kind.label(), d.min(MAX_THROTTLE));
+            }
+            worst = worst.max(d);
+        }
     }
     worst
 }

@@ -23,7 +23,7 @@ use glommio::net::TcpStream;
 use crate::metrics::{Direction, ShardMetrics};
 use crate::protocol::frame::{peek_frame_len as frame_len, FrameError};
 use crate::protocol::header::{self, HeaderError};
-use crate::protocol::produce::ProduceScanError;
+use crate::protocol::produce::{self, ProduceScanError};
 use crate::protocol::rewrite::{self, node_endpoints, RewriteError, Rewritten};
 use crate::protocol::topics;
 use crate::protocol::versions;
@@ -31,7 +31,7 @@ use crate::proxy::dispose::{api_versions_restrictions, dispose, Disposition, Pol
 use crate::proxy::inflight::{InFlight, InFlightQueue};
 use crate::proxy::io::{self as pio, Half, ReadBuf, ReadOutcome};
 use crate::proxy::listener::Target;
-use crate::proxy::quotas::{charge_quotas, SessionIdentity};
+use crate::proxy::quotas::{charge_quotas, charge_topic_quotas, SessionIdentity};
 use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
 use crate::quota::Kind;
@@ -436,6 +436,22 @@ async fn request_pump(
                     throttle_ms = throttle_ms.max(ident.mute(d));
                 }
             }
+            // Per-topic produce quotas: each topic's record bytes, read in place.
+            if peek.api_key == API_KEY_PRODUCE
+                && cfg.policy.has_topic_quota(Kind::ProduceBytes)
+                && !matches!(disp, Disposition::Local(_))
+            {
+                if let Some(Ok(topics)) = peek
+                    .body_offset
+                    .map(|body| produce::topic_bytes(payload, body, peek.api_version))
+                {
+                    let d =
+                        charge_topic_quotas(shard, &cfg.policy, ident, Kind::ProduceBytes, &topics);
+                    if !d.is_zero() {
+                        throttle_ms = throttle_ms.max(ident.mute(d));
+                    }
+                }
+            }
             match disp {
                 Disposition::Forward { expects_response } => {
                     if expects_response {
@@ -518,6 +534,31 @@ async fn request_pump(
             }
         }
     }
+}
+
+/// Charges the record bytes of each topic of a Fetch response (v4-v12, read in place) to the
+/// per-topic quotas, under the names clients see (aliases; hidden topics are not charged).
+fn charge_fetch_topics(
+    shard: &Shard,
+    cfg: &crate::config::Config,
+    ident: &SessionIdentity,
+    payload: &[u8],
+    body: usize,
+    api_version: i16,
+) -> Duration {
+    use crate::protocol::topics::{ClientName, TopicMapper};
+    let Ok(topics) = crate::protocol::fetch::topic_bytes(payload, body, api_version) else {
+        return Duration::ZERO;
+    };
+    let named: Vec<(String, usize)> = topics
+        .into_iter()
+        .filter_map(|(name, bytes)| match cfg.policy.topics.client(name) {
+            ClientName::Same => Some((name.to_string(), bytes)),
+            ClientName::Renamed(c) | ClientName::Unknown(c) => Some((c, bytes)),
+            ClientName::Hidden => None,
+        })
+        .collect();
+    charge_topic_quotas(shard, &cfg.policy, ident, Kind::FetchBytes, &named)
 }
 
 /// The in-flight entry of a request received at `received_at`: forwarded (`local` `None`) or
@@ -672,6 +713,13 @@ async fn response_pump(
                         let d = charge_quotas(shard, &cfg.policy, ident, Kind::FetchBytes, len);
                         if !d.is_zero() {
                             throttle_ms = throttle_ms.max(ident.mute(d));
+                        }
+                        if cfg.policy.has_topic_quota(Kind::FetchBytes) {
+                            let d =
+                                charge_fetch_topics(shard, &cfg, ident, payload, body, api_version);
+                            if !d.is_zero() {
+                                throttle_ms = throttle_ms.max(ident.mute(d));
+                            }
                         }
                     }
                     if throttle_ms > 0 {

@@ -220,6 +220,74 @@ produce_bytes_per_s = {}
     );
 }
 
+/// Per-topic produce quota: one limit per topic, whoever writes to it. A producer far over the
+/// limit of its topic is held within 10% of it and loses no record; a slow producer on another
+/// topic, outside the rule, on the same shard, is never throttled. Produce is offered up to v12
+/// to clients in scope (v13 names topics by id).
+#[test]
+fn topic_quota_holds_one_topic_and_leaves_another_alone() {
+    const LIMIT: f64 = 512.0 * 1024.0;
+    let cluster = shared();
+    let sluice = Sluice::start_with(
+        &cluster,
+        1,
+        &format!(
+            r#"
+[[policy.quota]]
+name = "per-topic"
+key = "topic"
+topics = [{{ prefix = "it-tquota-fast-" }}]
+produce_bytes_per_s = {}
+"#,
+            LIMIT as u64
+        ),
+    );
+    let outcome = JavaScenario::new("produce-rate", &sluice.bootstrap())
+        .arg("topic", unique_name("it-tquota-fast"))
+        .arg("slow-topic", unique_name("it-tquota-slow"))
+        .arg("seconds", 10)
+        .arg("warmup-s", 3)
+        .arg("value-bytes", 4096)
+        .run();
+    let line = outcome.assert_ok().to_string();
+    let num = |k: &str| -> f64 {
+        json_field(&line, k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {line}"))
+    };
+    let rate = num("fast_bytes_per_s");
+    assert!(
+        (0.9 * LIMIT..=1.1 * LIMIT).contains(&rate),
+        "fast topic at {rate:.0} B/s, limit {LIMIT} ({:.3} of it): {line}",
+        rate / LIMIT
+    );
+    assert!(num("fast_throttle_max_ms") > 0.0, "{line}");
+    assert_eq!(
+        num("slow_throttle_max_ms"),
+        0.0,
+        "the other topic was throttled: {line}"
+    );
+    let m = sluice.metrics();
+    assert!(
+        m.sum(
+            "sluice_throttle_seconds_total",
+            &[("rule", "per-topic"), ("kind", "produce_bytes")]
+        ) > 0.0
+    );
+    assert_eq!(
+        m.sum(
+            "sluice_requests_total",
+            &[("api_key", "0"), ("api_version", "13")]
+        ),
+        0.0,
+        "Produce v13 was offered to a client under a per-topic quota"
+    );
+    eprintln!(
+        "[it] topic quota: fast topic at {:.3} of the limit",
+        rate / LIMIT
+    );
+}
+
 /// Api keys forbidden to some clients: the Java admin client is told DeleteTopics is not
 /// supported (it is left out of ApiVersions) and fails with `UnsupportedVersionException`;
 /// librdkafka likewise; a client outside the rule's scope deletes topics as usual.
@@ -349,23 +417,39 @@ config_values = { "cleanup.policy" = ["delete"] }
 /// 0.912 at worst, too close to the edge to assert in the suite (README, Quotas).
 #[test]
 fn fetch_quota_holds_a_consumer_to_its_limit() {
+    fetch_quota_case(
+        "per-consumer",
+        r#"client_id = { prefix = "sluice-it-consume-rate-consumer-" }"#,
+        "it-fquota",
+    );
+}
+
+/// The same limit kept per topic (`key = "topic"`, the topic's record bytes in each Fetch
+/// response counted, under the name clients see); Fetch is offered up to v12 to clients in scope.
+#[test]
+fn fetch_quota_per_topic_holds_a_consumer_to_its_limit() {
+    fetch_quota_case(
+        "per-topic-fetch",
+        "key = \"topic\"\ntopics = [{ prefix = \"it-tfquota-\" }]",
+        "it-tfquota",
+    );
+}
+
+/// A consumer reading 2000 records of 4 KiB under a 1 MiB/s fetch quota `rule` (its TOML lines
+/// besides name and limit) on a fresh topic named after `topic_prefix`.
+fn fetch_quota_case(rule: &str, rule_lines: &str, topic_prefix: &str) {
     const LIMIT: f64 = 1024.0 * 1024.0;
     let cluster = shared();
     let sluice = Sluice::start_with(
         &cluster,
         quota_shards(),
         &format!(
-            r#"
-[[policy.quota]]
-name = "per-consumer"
-client_id = {{ prefix = "sluice-it-consume-rate-consumer-" }}
-fetch_bytes_per_s = {}
-"#,
+            "\n[[policy.quota]]\nname = \"{rule}\"\n{rule_lines}\nfetch_bytes_per_s = {}\n",
             LIMIT as u64
         ),
     );
     let line = JavaScenario::new("consume-rate", &sluice.bootstrap())
-        .arg("topic", unique_name("it-fquota"))
+        .arg("topic", unique_name(topic_prefix))
         .arg("records", 2000)
         .arg("value-bytes", 4096)
         .arg("warmup-s", 2)
@@ -388,11 +472,11 @@ fetch_bytes_per_s = {}
     assert!(
         sluice.metrics().sum(
             "sluice_throttle_seconds_total",
-            &[("rule", "per-consumer"), ("kind", "fetch_bytes")]
+            &[("rule", rule), ("kind", "fetch_bytes")]
         ) > 0.0
     );
     eprintln!(
-        "[it] fetch quota: consumer at {:.3} of the limit ({} shards)",
+        "[it] fetch quota {rule}: consumer at {:.3} of the limit ({} shards)",
         rate / LIMIT,
         quota_shards()
     );

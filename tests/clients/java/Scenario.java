@@ -920,15 +920,19 @@ public final class Scenario {
      */
     String produceRate() throws Exception {
         String topic = topic();
+        // The slow producer writes to --slow-topic when given (per-topic quotas), else to --topic.
+        String slowTopic = opt("slow-topic", topic);
         int partitions = 3;
         long seconds = longOpt("seconds", 8);
         long warmupMs = longOpt("warmup-s", 2) * 1000;
         int valueBytes = intOpt("value-bytes", 4096);
         try (Admin admin = admin()) {
             ensureTopic(admin, topic, partitions, (short) 3, Map.of());
+            ensureTopic(admin, slowTopic, partitions, (short) 3, Map.of());
         }
         String pad = "x".repeat(valueBytes);
         List<Acked> acked = Collections.synchronizedList(new ArrayList<>());
+        List<Acked> slowAcked = Collections.synchronizedList(new ArrayList<>());
         AtomicReference<Exception> sendError = new AtomicReference<>();
         java.util.concurrent.atomic.AtomicLong windowBytes = new java.util.concurrent.atomic.AtomicLong();
         java.util.concurrent.atomic.AtomicLong slowWorstMs = new java.util.concurrent.atomic.AtomicLong();
@@ -947,12 +951,12 @@ public final class Scenario {
                     String k = key(1_000_000 + i++);
                     long sentAt = System.currentTimeMillis();
                     String v = value(k);
-                    slow.send(new ProducerRecord<>(topic, i % partitions, k, v), (m, e) -> {
+                    slow.send(new ProducerRecord<>(slowTopic, i % partitions, k, v), (m, e) -> {
                         if (e != null) {
                             sendError.compareAndSet(null, e);
                             return;
                         }
-                        acked.add(new Acked(k, v, m.partition(), m.offset()));
+                        (slowTopic.equals(topic) ? acked : slowAcked).add(new Acked(k, v, m.partition(), m.offset()));
                         slowWorstMs.accumulateAndGet(System.currentTimeMillis() - sentAt, Math::max);
                     });
                     try {
@@ -994,6 +998,16 @@ public final class Scenario {
             c.seekToBeginning(c.assignment());
             List<ConsumerRecord<String, String>> got = consumeUntil(c, g -> countOurs(g, runId + "-") >= all.size());
             verifyExactly(all, got, "produce-rate");
+        }
+        if (!slowTopic.equals(topic)) {
+            List<Acked> slowAll = new ArrayList<>(slowAcked);
+            try (KafkaConsumer<String, String> c = consumer("verify-slow", null, props())) {
+                c.assign(partitionsOf(slowTopic, partitions));
+                c.seekToBeginning(c.assignment());
+                List<ConsumerRecord<String, String>> got = consumeUntil(c, g -> countOurs(g, runId + "-") >= slowAll.size());
+                verifyExactly(slowAll, got, "produce-rate (slow topic)");
+            }
+            all.addAll(slowAll);
         }
         return String.format("\"records\":%d,\"fast_bytes_per_s\":%.0f,\"fast_throttle_max_ms\":%.0f,\"slow_throttle_max_ms\":%.0f,\"slow_worst_ack_ms\":%d",
                 all.size(), rate, fastThrottleMax, slowThrottleMax, slowWorstMs.get());
