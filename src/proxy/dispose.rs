@@ -377,10 +377,7 @@ fn check_create_topics(
             let Some(reason) = rule.violation(t) else {
                 continue;
             };
-            ctx.log(&rule.name, rule.action, &reason, peek.api_key);
-            if rule.action == Action::Reject {
-                rejections.reject(i, &rule.name, &reason);
-            }
+            rejections.record(ctx, i, (&rule.name, rule.action), &reason, peek.api_key);
         }
     }
     // Topic-config rules check the configs a new topic is created with, as they check changes.
@@ -394,10 +391,7 @@ fn check_create_topics(
                 continue;
             };
             let reason = format!("topic {}: {reason}", t.name);
-            ctx.log(&rule.name, rule.action, &reason, peek.api_key);
-            if rule.action == Action::Reject {
-                rejections.reject(i, &rule.name, &reason);
-            }
+            rejections.record(ctx, i, (&rule.name, rule.action), &reason, peek.api_key);
         }
     }
     let Some(messages) = rejections.finish("created", "topic") else {

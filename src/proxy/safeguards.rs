@@ -45,6 +45,21 @@ impl Rejections {
         }
     }
 
+    /// Logs and counts a violation of `rule` by resource `i`; a reject rule rejects it.
+    pub(super) fn record(
+        &mut self,
+        ctx: &mut PolicyCtx<'_>,
+        i: usize,
+        (rule, action): (&str, Action),
+        reason: &str,
+        api_key: i16,
+    ) {
+        ctx.log(rule, action, reason, api_key);
+        if action == Action::Reject {
+            self.reject(i, rule, reason);
+        }
+    }
+
     /// `None` when nothing was rejected; else every resource's message, the others reading
     /// "not {verb}: another {what} of the request violates Sluice policy {first rule}".
     pub(super) fn finish(mut self, verb: &str, what: &str) -> Option<Vec<String>> {
@@ -346,10 +361,7 @@ pub(super) fn check_alter_configs(
                 continue;
             };
             let reason = format!("topic {}: {reason}", r.resource_name);
-            ctx.log(&rule.name, rule.action, &reason, peek.api_key);
-            if rule.action == Action::Reject {
-                rejections.reject(i, &rule.name, &reason);
-            }
+            rejections.record(ctx, i, (&rule.name, rule.action), &reason, peek.api_key);
         }
     }
     let Some(messages) = rejections.finish("applied", "resource") else {

@@ -198,29 +198,29 @@ pub fn rewrite_request(
     let payload = Bytes::copy_from_slice(payload);
     let up = Up(map);
     match api_key {
-        0 => request_as::<ProduceRequest>(&ctx, &payload, body_offset, schema, |m| {
+        0 => remap::<ProduceRequest>(&ctx, &payload, body_offset, schema, |m| {
             m.topic_data.iter_mut().for_each(|t| up.name(&mut t.name));
         }),
-        1 => request_as::<FetchRequest>(&ctx, &payload, body_offset, schema, |m| {
+        1 => remap::<FetchRequest>(&ctx, &payload, body_offset, schema, |m| {
             m.topics.iter_mut().for_each(|t| up.name(&mut t.topic));
             m.forgotten_topics_data
                 .iter_mut()
                 .for_each(|t| up.name(&mut t.topic));
         }),
-        2 => request_as::<ListOffsetsRequest>(&ctx, &payload, body_offset, schema, |m| {
+        2 => remap::<ListOffsetsRequest>(&ctx, &payload, body_offset, schema, |m| {
             m.topics.iter_mut().for_each(|t| up.name(&mut t.name));
         }),
-        3 => request_as::<MetadataRequest>(&ctx, &payload, body_offset, schema, |m| {
+        3 => remap::<MetadataRequest>(&ctx, &payload, body_offset, schema, |m| {
             for t in m.topics.iter_mut().flatten() {
                 if let Some(n) = &mut t.name {
                     up.name(n);
                 }
             }
         }),
-        8 => request_as::<OffsetCommitRequest>(&ctx, &payload, body_offset, schema, |m| {
+        8 => remap::<OffsetCommitRequest>(&ctx, &payload, body_offset, schema, |m| {
             m.topics.iter_mut().for_each(|t| up.name(&mut t.name));
         }),
-        9 => request_as::<OffsetFetchRequest>(&ctx, &payload, body_offset, schema, |m| {
+        9 => remap::<OffsetFetchRequest>(&ctx, &payload, body_offset, schema, |m| {
             m.topics
                 .iter_mut()
                 .flatten()
@@ -232,10 +232,10 @@ pub fn rewrite_request(
                     .for_each(|t| up.name(&mut t.name));
             }
         }),
-        19 => request_as::<CreateTopicsRequest>(&ctx, &payload, body_offset, schema, |m| {
+        19 => remap::<CreateTopicsRequest>(&ctx, &payload, body_offset, schema, |m| {
             m.topics.iter_mut().for_each(|t| up.name(&mut t.name));
         }),
-        20 => request_as::<DeleteTopicsRequest>(&ctx, &payload, body_offset, schema, |m| {
+        20 => remap::<DeleteTopicsRequest>(&ctx, &payload, body_offset, schema, |m| {
             m.topic_names.iter_mut().for_each(|n| up.name(n));
             for t in &mut m.topics {
                 if let Some(n) = &mut t.name {
@@ -243,24 +243,22 @@ pub fn rewrite_request(
                 }
             }
         }),
-        23 => request_as::<OffsetForLeaderEpochRequest>(&ctx, &payload, body_offset, schema, |m| {
+        23 => remap::<OffsetForLeaderEpochRequest>(&ctx, &payload, body_offset, schema, |m| {
             m.topics.iter_mut().for_each(|t| up.name(&mut t.topic));
         }),
-        32 => request_as::<DescribeConfigsRequest>(&ctx, &payload, body_offset, schema, |m| {
+        32 => remap::<DescribeConfigsRequest>(&ctx, &payload, body_offset, schema, |m| {
             for r in &mut m.resources {
                 if r.resource_type == RESOURCE_TYPE_TOPIC {
                     up.str(&mut r.resource_name);
                 }
             }
         }),
-        75 => {
-            request_as::<DescribeTopicPartitionsRequest>(&ctx, &payload, body_offset, schema, |m| {
-                m.topics.iter_mut().for_each(|t| up.name(&mut t.name));
-                if let Some(c) = &mut m.cursor {
-                    up.name(&mut c.topic_name);
-                }
-            })
-        }
+        75 => remap::<DescribeTopicPartitionsRequest>(&ctx, &payload, body_offset, schema, |m| {
+            m.topics.iter_mut().for_each(|t| up.name(&mut t.name));
+            if let Some(c) = &mut m.cursor {
+                up.name(&mut c.topic_name);
+            }
+        }),
         _ => Err(RewriteError::UnsupportedVersion {
             api_key,
             api_version,
@@ -326,12 +324,12 @@ pub fn rewrite_response(
     let (ctx, schema, body_offset) = response_parts(api_key, api_version, payload)?;
     let down = Down(map);
     match api_key {
-        0 => response_as::<ProduceResponse>(&ctx, payload, body_offset, schema, |m| {
+        0 => remap::<ProduceResponse>(&ctx, payload, body_offset, schema, |m| {
             down.topics(&mut m.responses, |t| {
                 (&mut t.name.0, &mut t.partition_responses)
             });
         }),
-        1 => response_as::<FetchResponse>(&ctx, payload, body_offset, schema, |m| {
+        1 => remap::<FetchResponse>(&ctx, payload, body_offset, schema, |m| {
             m.responses.retain_mut(|t| {
                 down.entry(&mut t.topic.0, || {
                     for p in &mut t.partitions {
@@ -341,10 +339,10 @@ pub fn rewrite_response(
                 })
             });
         }),
-        2 => response_as::<ListOffsetsResponse>(&ctx, payload, body_offset, schema, |m| {
+        2 => remap::<ListOffsetsResponse>(&ctx, payload, body_offset, schema, |m| {
             down.topics(&mut m.topics, |t| (&mut t.name.0, &mut t.partitions));
         }),
-        3 => response_as::<MetadataResponse>(&ctx, payload, body_offset, schema, |m| {
+        3 => remap::<MetadataResponse>(&ctx, payload, body_offset, schema, |m| {
             m.topics.retain_mut(|t| match &mut t.name {
                 None => true,
                 Some(n) => down.entry(&mut n.0, || {
@@ -354,16 +352,16 @@ pub fn rewrite_response(
                 }),
             });
         }),
-        8 => response_as::<OffsetCommitResponse>(&ctx, payload, body_offset, schema, |m| {
+        8 => remap::<OffsetCommitResponse>(&ctx, payload, body_offset, schema, |m| {
             down.topics(&mut m.topics, |t| (&mut t.name.0, &mut t.partitions));
         }),
-        9 => response_as::<OffsetFetchResponse>(&ctx, payload, body_offset, schema, |m| {
+        9 => remap::<OffsetFetchResponse>(&ctx, payload, body_offset, schema, |m| {
             down.topics(&mut m.topics, |t| (&mut t.name.0, &mut t.partitions));
             for g in &mut m.groups {
                 down.topics(&mut g.topics, |t| (&mut t.name.0, &mut t.partitions));
             }
         }),
-        19 => response_as::<CreateTopicsResponse>(&ctx, payload, body_offset, schema, |m| {
+        19 => remap::<CreateTopicsResponse>(&ctx, payload, body_offset, schema, |m| {
             m.topics.retain_mut(|t| {
                 down.entry(&mut t.name.0, || {
                     t.error_code = POLICY_VIOLATION;
@@ -377,7 +375,7 @@ pub fn rewrite_response(
                 })
             });
         }),
-        20 => response_as::<DeleteTopicsResponse>(&ctx, payload, body_offset, schema, |m| {
+        20 => remap::<DeleteTopicsResponse>(&ctx, payload, body_offset, schema, |m| {
             m.responses.retain_mut(|t| match &mut t.name {
                 None => true,
                 Some(n) => down.entry(&mut n.0, || {
@@ -387,12 +385,10 @@ pub fn rewrite_response(
                 }),
             });
         }),
-        23 => {
-            response_as::<OffsetForLeaderEpochResponse>(&ctx, payload, body_offset, schema, |m| {
-                down.topics(&mut m.topics, |t| (&mut t.topic.0, &mut t.partitions));
-            })
-        }
-        32 => response_as::<DescribeConfigsResponse>(&ctx, payload, body_offset, schema, |m| {
+        23 => remap::<OffsetForLeaderEpochResponse>(&ctx, payload, body_offset, schema, |m| {
+            down.topics(&mut m.topics, |t| (&mut t.topic.0, &mut t.partitions));
+        }),
+        32 => remap::<DescribeConfigsResponse>(&ctx, payload, body_offset, schema, |m| {
             m.results.retain_mut(|r| {
                 r.resource_type != RESOURCE_TYPE_TOPIC
                     || down.entry(&mut r.resource_name, || {
@@ -402,28 +398,22 @@ pub fn rewrite_response(
                     })
             });
         }),
-        75 => response_as::<DescribeTopicPartitionsResponse>(
-            &ctx,
-            payload,
-            body_offset,
-            schema,
-            |m| {
-                m.topics.retain_mut(|t| match &mut t.name {
-                    None => true,
-                    Some(n) => down.entry(&mut n.0, || {
-                        t.error_code = UNKNOWN_TOPIC_OR_PARTITION;
-                        t.partitions.clear();
-                        t.topic_id = Default::default();
-                    }),
-                });
-                // A cursor at a hidden topic ends the listing there.
-                if let Some(c) = &mut m.next_cursor {
-                    if !down.entry(&mut c.topic_name.0, || {}) {
-                        m.next_cursor = None;
-                    }
+        75 => remap::<DescribeTopicPartitionsResponse>(&ctx, payload, body_offset, schema, |m| {
+            m.topics.retain_mut(|t| match &mut t.name {
+                None => true,
+                Some(n) => down.entry(&mut n.0, || {
+                    t.error_code = UNKNOWN_TOPIC_OR_PARTITION;
+                    t.partitions.clear();
+                    t.topic_id = Default::default();
+                }),
+            });
+            // A cursor at a hidden topic ends the listing there.
+            if let Some(c) = &mut m.next_cursor {
+                if !down.entry(&mut c.topic_name.0, || {}) {
+                    m.next_cursor = None;
                 }
-            },
-        ),
+            }
+        }),
         _ => Err(RewriteError::UnsupportedVersion {
             api_key,
             api_version,
@@ -513,7 +503,9 @@ partition_error!(
     kafka_protocol::messages::offset_for_leader_epoch_response::EpochEndOffset,
 );
 
-fn request_as<M: Decodable + Encodable>(
+/// Decodes a request or response body as `M` (after the bounds walk), lets `f` map its names,
+/// and re-encodes it behind the original header.
+fn remap<M: Decodable + Encodable>(
     ctx: &Ctx,
     payload: &Bytes,
     body_offset: usize,
@@ -523,16 +515,6 @@ fn request_as<M: Decodable + Encodable>(
     let mut msg: M = ctx.decode(payload, body_offset, schema)?;
     f(&mut msg);
     ctx.encode(payload, body_offset, &msg)
-}
-
-fn response_as<M: Decodable + Encodable>(
-    ctx: &Ctx,
-    payload: &Bytes,
-    body_offset: usize,
-    schema: &Schema,
-    f: impl FnOnce(&mut M),
-) -> Result<Bytes, RewriteError> {
-    request_as(ctx, payload, body_offset, schema, f)
 }
 
 #[cfg(test)]
