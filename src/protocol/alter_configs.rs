@@ -14,7 +14,9 @@ use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
     AlterConfigsResponse, ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
+
+use super::wire::{always, decode_walked, Schema, Struct, Ty, BOOL, I8};
 
 /// Resource type of a topic (`ConfigResource.Type.TOPIC`).
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -23,6 +25,60 @@ pub const RESOURCE_TOPIC: i8 = 2;
 pub const ALTER_CONFIGS: i16 = 33;
 /// IncrementalAlterConfigs api key.
 pub const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
+
+static ALTER_CONFIG: Struct = Struct {
+    fields: &[always(Ty::Str), always(Ty::Str)], // name, value (nullable)
+    tagged: &[],
+};
+
+static ALTER_RESOURCE: Struct = Struct {
+    // resource_type, resource_name, configs
+    fields: &[
+        always(I8),
+        always(Ty::Str),
+        always(Ty::Array(&ALTER_CONFIG)),
+    ],
+    tagged: &[],
+};
+
+static ALTER_ROOT: Struct = Struct {
+    fields: &[always(Ty::Array(&ALTER_RESOURCE)), always(BOOL)], // resources, validate_only
+    tagged: &[],
+};
+
+/// Body layout of AlterConfigsRequest v0-v2 (flexible from v2), walked before decoding.
+static ALTER_CONFIGS_SCHEMA: Schema = Schema {
+    root: &ALTER_ROOT,
+    flexible_from: 2,
+};
+
+static INCREMENTAL_CONFIG: Struct = Struct {
+    // name, config_operation, value (nullable)
+    fields: &[always(Ty::Str), always(I8), always(Ty::Str)],
+    tagged: &[],
+};
+
+static INCREMENTAL_RESOURCE: Struct = Struct {
+    // resource_type, resource_name, configs
+    fields: &[
+        always(I8),
+        always(Ty::Str),
+        always(Ty::Array(&INCREMENTAL_CONFIG)),
+    ],
+    tagged: &[],
+};
+
+static INCREMENTAL_ROOT: Struct = Struct {
+    fields: &[always(Ty::Array(&INCREMENTAL_RESOURCE)), always(BOOL)], // resources, validate_only
+    tagged: &[],
+};
+
+/// Body layout of IncrementalAlterConfigsRequest v0-v1 (flexible from v1), walked before
+/// decoding.
+static INCREMENTAL_SCHEMA: Schema = Schema {
+    root: &INCREMENTAL_ROOT,
+    flexible_from: 1,
+};
 
 /// What a change does to one config (IncrementalAlterConfigs `config_operation`, KIP-339;
 /// AlterConfigs only sets).
@@ -90,10 +146,10 @@ pub fn resources(
     body: usize,
     version: i16,
 ) -> Result<Vec<ResourceChanges>, String> {
-    let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
     match api_key {
         ALTER_CONFIGS => {
-            let req = AlterConfigsRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
+            let req: AlterConfigsRequest =
+                decode_walked(payload, body, version, &ALTER_CONFIGS_SCHEMA)?;
             Ok(req
                 .resources
                 .iter()
@@ -113,8 +169,8 @@ pub fn resources(
                 .collect())
         }
         INCREMENTAL_ALTER_CONFIGS => {
-            let req = IncrementalAlterConfigsRequest::decode(&mut b, version)
-                .map_err(|e| e.to_string())?;
+            let req: IncrementalAlterConfigsRequest =
+                decode_walked(payload, body, version, &INCREMENTAL_SCHEMA)?;
             Ok(req
                 .resources
                 .iter()
@@ -199,6 +255,18 @@ mod tests {
     use bytes::BytesMut;
     use kafka_protocol::messages::{alter_configs_request, incremental_alter_configs_request};
     use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+
+    #[test]
+    fn a_hostile_resource_count_is_an_error_before_any_allocation() {
+        // resources: int32 count 2^31-1 (v0) / compact count 2^28 (flexible), then nothing
+        let classic = [0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+        let compact = [0x80, 0x80, 0x80, 0x80, 0x01, 0, 0, 0, 0, 0];
+        assert!(resources(ALTER_CONFIGS, &classic, 0, 0).is_err());
+        assert!(resources(ALTER_CONFIGS, &compact, 0, 2).is_err());
+        assert!(resources(INCREMENTAL_ALTER_CONFIGS, &classic, 0, 0).is_err());
+        assert!(resources(INCREMENTAL_ALTER_CONFIGS, &compact, 0, 1).is_err());
+    }
     use kafka_protocol::protocol::{Encodable, Message};
 
     fn framed<T: Encodable>(key: ApiKey, v: i16, req: &T) -> (BytesMut, usize) {

@@ -5,9 +5,9 @@
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
-use super::wire::{walk_body, Cursor};
+use super::wire::decode_walked;
 
 /// One topic a CreateTopics request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +26,8 @@ pub struct TopicSpec {
 /// # Errors
 /// kafka-protocol's decode error, as text.
 pub fn topics(payload: &[u8], body: usize, version: i16) -> Result<Vec<TopicSpec>, String> {
-    // Every array count is proven to be backed by bytes before kafka-protocol allocates for it.
     let schema = super::topics::schema::request(19).ok_or("no CreateTopics schema")?;
-    walk_body(&mut Cursor::at(payload, body), schema, version).map_err(|e| e.to_string())?;
-    let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
-    let req = CreateTopicsRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
+    let req: CreateTopicsRequest = decode_walked(payload, body, version, schema)?;
     Ok(req
         .topics
         .iter()
@@ -85,6 +82,7 @@ mod tests {
     use bytes::BytesMut;
     use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
     use kafka_protocol::messages::{RequestHeader, ResponseHeader, TopicName};
+    use kafka_protocol::protocol::Decodable;
     use kafka_protocol::protocol::{Encodable, Message};
 
     #[test]

@@ -11,10 +11,33 @@ use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, TopicName};
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
+
+use super::wire::{always, decode_walked, Schema, Struct, Ty, I32, I64};
 
 /// DeleteRecords api key.
 pub const DELETE_RECORDS: i16 = 21;
+
+static PARTITION: Struct = Struct {
+    fields: &[always(I32), always(I64)], // partition_index, offset
+    tagged: &[],
+};
+
+static TOPIC: Struct = Struct {
+    fields: &[always(Ty::Str), always(Ty::Array(&PARTITION))], // name, partitions
+    tagged: &[],
+};
+
+static ROOT: Struct = Struct {
+    fields: &[always(Ty::Array(&TOPIC)), always(I32)], // topics, timeout_ms
+    tagged: &[],
+};
+
+/// Body layout of DeleteRecordsRequest v0-v2 (flexible from v2), walked before decoding.
+static REQUEST_SCHEMA: Schema = Schema {
+    root: &ROOT,
+    flexible_from: 2,
+};
 
 /// The topics of a DeleteRecords request body (`payload[body..]`, version `version`) and the
 /// partition indexes asked for each.
@@ -26,8 +49,7 @@ pub fn topics(
     body: usize,
     version: i16,
 ) -> Result<Vec<(String, Vec<i32>)>, String> {
-    let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
-    let req = DeleteRecordsRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
+    let req: DeleteRecordsRequest = decode_walked(payload, body, version, &REQUEST_SCHEMA)?;
     Ok(req
         .topics
         .iter()
@@ -83,6 +105,14 @@ mod tests {
         DeleteRecordsPartition, DeleteRecordsTopic,
     };
     use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+
+    #[test]
+    fn a_hostile_topic_count_is_an_error_before_any_allocation() {
+        // topics: int32 count 2^31-1 (v0) / compact count 2^28 (v2), then nothing
+        assert!(topics(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0], 0, 0).is_err());
+        assert!(topics(&[0x80, 0x80, 0x80, 0x80, 0x01, 0, 0, 0, 0, 0], 0, 2).is_err());
+    }
     use kafka_protocol::protocol::{Encodable, Message};
 
     #[test]

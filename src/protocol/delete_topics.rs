@@ -10,7 +10,9 @@
 use bytes::Bytes;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
+
+use super::wire::decode_walked;
 
 /// DeleteTopics api key.
 pub const DELETE_TOPICS: i16 = 20;
@@ -24,8 +26,8 @@ pub const NAMES_ONLY_MAX: i16 = 5;
 /// # Errors
 /// kafka-protocol's decode error, as text; a topic named by id only (v6+).
 pub fn topics(payload: &[u8], body: usize, version: i16) -> Result<Vec<String>, String> {
-    let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
-    let req = DeleteTopicsRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
+    let schema = super::topics::schema::request(DELETE_TOPICS).ok_or("no DeleteTopics schema")?;
+    let req: DeleteTopicsRequest = decode_walked(payload, body, version, schema)?;
     if version <= NAMES_ONLY_MAX {
         return Ok(req.topic_names.iter().map(|n| n.0.to_string()).collect());
     }
@@ -72,6 +74,14 @@ mod tests {
     use bytes::BytesMut;
     use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
     use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+
+    #[test]
+    fn a_hostile_topic_count_is_an_error_before_any_allocation() {
+        // topic_names: int32 count 2^31-1 (v1) / compact count 2^28 (v4), then nothing
+        assert!(topics(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0], 0, 1).is_err());
+        assert!(topics(&[0x80, 0x80, 0x80, 0x80, 0x01, 0, 0, 0, 0, 0], 0, 4).is_err());
+    }
     use kafka_protocol::protocol::{Encodable, Message};
 
     fn framed(v: i16, req: &DeleteTopicsRequest) -> (BytesMut, usize) {

@@ -488,6 +488,23 @@ pub(crate) fn walk_body(
     walk_body_names(c, schema, v, &mut |_| {})
 }
 
+/// Decodes a request body (`payload[body..]`, version `version`) as `M` with kafka-protocol,
+/// after a walk with `schema` has proven that every array count is backed by bytes:
+/// kafka-protocol allocates by count unchecked, so a hostile count must never reach it.
+///
+/// # Errors
+/// The walk's or kafka-protocol's error, as text.
+pub(crate) fn decode_walked<M: kafka_protocol::protocol::Decodable>(
+    payload: &[u8],
+    body: usize,
+    version: i16,
+    schema: &Schema,
+) -> Result<M, String> {
+    walk_body(&mut Cursor::at(payload, body), schema, version).map_err(|e| e.to_string())?;
+    let mut b = bytes::Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
+    M::decode(&mut b, version).map_err(|e| e.to_string())
+}
+
 /// [`walk_body`], calling `on` with every topic name ([`Ty::Name`] field) it passes, in place.
 pub(crate) fn walk_body_names(
     c: &mut Cursor<'_>,
