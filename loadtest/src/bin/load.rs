@@ -677,6 +677,51 @@ impl Plan<'_> {
     }
 }
 
+/// Reads the next Produce response of producer `idx`: (time received, correlation id, body).
+/// `None` when the connection ends, the read times out or the response is malformed, each
+/// counted in `errors` and reported on stderr.
+fn read_produce_response(
+    reader: &mut impl std::io::Read,
+    version: i16,
+    idx: usize,
+    addr: &str,
+    timeout: Duration,
+    errors: &mut Errors,
+) -> Option<(Instant, i32, ProduceResponse)> {
+    let frame = match read_frame(reader) {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            eprintln!("producer {idx}: connection closed by {addr}");
+            errors.io += 1;
+            return None;
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            eprintln!("producer {idx}: no response within {timeout:?}");
+            errors.timeouts += 1;
+            return None;
+        }
+        Err(e) => {
+            eprintln!("producer {idx}: read: {e}");
+            errors.io += 1;
+            return None;
+        }
+    };
+    let received = Instant::now();
+    match decode_response::<ProduceResponse>(frame, version) {
+        Ok((corr, body)) => Some((received, corr, body)),
+        Err(e) => {
+            eprintln!("producer {idx}: bad Produce response: {e:#}");
+            errors.io += 1;
+            None
+        }
+    }
+}
+
 fn connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
     use std::net::ToSocketAddrs;
     let mut last = None;
@@ -1015,37 +1060,10 @@ fn produce_conn_inner(
         let mut rec = LatencyRecorder::new(plan.window_start, plan.end);
         let mut reader = BufReader::with_capacity(64 * 1024, &stream);
         while let Ok(p) = pending_rx.recv() {
-            let frame = match read_frame(&mut reader) {
-                Ok(Some(f)) => f,
-                Ok(None) => {
-                    eprintln!("producer {idx}: connection closed by {addr}");
-                    res.errors.io += 1;
-                    break;
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    eprintln!("producer {idx}: no response within {timeout:?}");
-                    res.errors.timeouts += 1;
-                    break;
-                }
-                Err(e) => {
-                    eprintln!("producer {idx}: read: {e}");
-                    res.errors.io += 1;
-                    break;
-                }
-            };
-            let received = Instant::now();
-            let (corr, body) = match decode_response::<ProduceResponse>(frame, version) {
-                Ok(x) => x,
-                Err(e) => {
-                    eprintln!("producer {idx}: bad Produce response: {e:#}");
-                    res.errors.io += 1;
-                    break;
-                }
+            let Some((received, corr, body)) =
+                read_produce_response(&mut reader, version, idx, addr, timeout, &mut res.errors)
+            else {
+                break;
             };
             if corr != p.corr {
                 res.errors.correlation += 1;
@@ -1200,37 +1218,10 @@ fn produce_conn_pipelined(
         let Some(&(corr, sent)) = inflight.front() else {
             break;
         };
-        let frame = match read_frame(&mut reader) {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                eprintln!("producer {idx}: connection closed by {addr}");
-                res.errors.io += 1;
-                break;
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                eprintln!("producer {idx}: no response within {timeout:?}");
-                res.errors.timeouts += 1;
-                break;
-            }
-            Err(e) => {
-                eprintln!("producer {idx}: read: {e}");
-                res.errors.io += 1;
-                break;
-            }
-        };
-        let received = Instant::now();
-        let (rcorr, body) = match decode_response::<ProduceResponse>(frame, version) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("producer {idx}: bad Produce response: {e:#}");
-                res.errors.io += 1;
-                break;
-            }
+        let Some((received, rcorr, body)) =
+            read_produce_response(&mut reader, version, idx, addr, timeout, &mut res.errors)
+        else {
+            break;
         };
         if rcorr != corr {
             res.errors.correlation += 1;
