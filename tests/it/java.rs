@@ -149,3 +149,54 @@ fn leader_change(crash: bool) {
         eprintln!("[it] KIP-951 node endpoint rewrites during the leader change: {n}");
     }
 }
+
+/// A broker that is down when Sluice starts is missing from the Metadata Sluice discovers at
+/// start-up (Sluice's bootstrap also fails over past it), so its gateway port is not open. Once the
+/// broker is back, the first response that lists it opens that port on every shard before the
+/// client sees the response: a Java produce/consume run on a new topic, whose partition leaders
+/// must include the late broker, then works through the same Sluice with no restart.
+#[test]
+fn java_broker_back_after_start_is_served_without_a_restart() {
+    let mut cluster = shared();
+    let late = *cluster.node_ids().last().expect("the cluster has nodes");
+    cluster.stop_broker(late);
+    let mut target = Target::new(&cluster);
+    let port = target.sluice.as_ref().map(|s| s.broker_port(late));
+    if let Some(port) = port {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(),
+            "the gateway port {port} of broker {late}, down when Sluice started, is already open"
+        );
+    }
+    cluster.start_broker(late);
+    let guard = ConnGuard::start(&cluster.client_ports());
+    let outcome = scenario(&target, "produce-consume", "late-broker")
+        .arg("records", 600)
+        .arg("brokers", 3)
+        .run();
+    let report = guard.finish();
+    let line = outcome.assert_ok().to_string();
+    target.check_guard(&report, &[&outcome]);
+    // `"leaders":[1, 2, 3]` (the scenario also checks they are all of describeCluster's brokers).
+    let leaders: Vec<u32> = line
+        .split_once("\"leaders\":[")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        leaders.contains(&late),
+        "broker {late} leads none of the new topic's partitions: {line}"
+    );
+    if let Some(port) = port {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok(),
+            "broker {late}'s gateway port {port} did not open"
+        );
+    }
+}
