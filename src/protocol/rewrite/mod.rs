@@ -11,6 +11,12 @@
 //!   [`node_endpoints`], which finds it without decoding or copying records;
 //! - ShareFetch and ShareAcknowledge `node_endpoints` (KIP-932), a regular field: [`share`].
 //!
+//! Two responses carry addresses that have no gateway counterpart, and are withheld instead:
+//! - DescribeQuorum v2+ `nodes[].listeners`, the KRaft controllers' endpoints (KIP-853):
+//!   [`describe_quorum`];
+//! - DescribeConfigs values of a broker's address configs (`listeners`, `advertised.listeners`,
+//!   `controller.quorum.*`, ...), answered as sensitive: [`describe_configs`].
+//!
 //! ApiVersions carries no address, but is rewritten so that a client only uses versions Sluice can
 //! decode ([`api_versions`]).
 //!
@@ -22,6 +28,8 @@
 
 pub mod api_versions;
 pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_quorum;
 pub mod find_coordinator;
 pub mod metadata;
 pub mod node_endpoints;
@@ -151,7 +159,7 @@ pub enum RewriteError {
 /// `payload` is a whole response payload (no size prefix) including the response header.
 /// Dispatches by api key; `api_key`/`api_version` are those of the request it answers.
 ///
-/// Keys that carry no address (and Produce below v10, Fetch below v16) give
+/// Keys that carry no address (and Produce below v10, Fetch below v16, DescribeQuorum below v2) give
 /// [`Rewritten::Unchanged`]. For keys that must be rewritten, a version outside
 /// [`decodable_versions`] is [`RewriteError::UnsupportedVersion`].
 pub fn rewrite_response(
@@ -170,6 +178,7 @@ pub fn rewrite_response(
     match api_key {
         keys::PRODUCE if (0..10).contains(&api_version) => return Ok(Rewritten::Unchanged),
         keys::FETCH if (0..16).contains(&api_version) => return Ok(Rewritten::Unchanged),
+        keys::DESCRIBE_QUORUM if (0..2).contains(&api_version) => return Ok(Rewritten::Unchanged),
         _ => {}
     }
     if !range.contains(&api_version) {
@@ -190,6 +199,8 @@ pub fn rewrite_response(
         keys::FIND_COORDINATOR => find_coordinator::rewrite(&ctx, payload, body_offset, map),
         keys::DESCRIBE_CLUSTER => describe_cluster::rewrite(&ctx, payload, body_offset, map),
         keys::API_VERSIONS => api_versions::rewrite(&ctx, payload, body_offset),
+        keys::DESCRIBE_CONFIGS => describe_configs::rewrite(&ctx, payload, body_offset),
+        keys::DESCRIBE_QUORUM => describe_quorum::rewrite(&ctx, payload, body_offset),
         keys::PRODUCE | keys::FETCH => node_endpoints::rewrite(&ctx, payload, body_offset, map),
         keys::SHARE_FETCH | keys::SHARE_ACKNOWLEDGE => {
             share::rewrite(&ctx, payload, body_offset, map)

@@ -700,6 +700,7 @@ public final class Scenario {
             if (controller != null && !controller.isEmpty()) {
                 checkNode(controller, "describeCluster controller");
             }
+            checkQuorumAndBrokerConfigs(admin, nodes.iterator().next());
             List<NewTopic> nts = new ArrayList<>();
             for (String t : topics) {
                 nts.add(new NewTopic(t, 3, (short) 3));
@@ -742,6 +743,42 @@ public final class Scenario {
             }
             return String.format("\"brokers\":%d,\"topics_created\":%d,\"group\":\"%s\"", nodes.size(),
                     topics.size(), group);
+        }
+    }
+
+    /**
+     * DescribeQuorum (KIP-853 controller endpoints) and a broker's DescribeConfigs (its listeners)
+     * may carry addresses too: no forbidden port may appear in either. Through Sluice (forbid-ports
+     * given) the broker's listeners must read as sensitive with no value, while its other configs
+     * keep theirs.
+     */
+    void checkQuorumAndBrokerConfigs(Admin admin, Node broker) throws Exception {
+        org.apache.kafka.clients.admin.QuorumInfo quorum = admin.describeMetadataQuorum().quorumInfo().get();
+        check(quorum.leaderId() >= 0, "describeMetadataQuorum: no leader (%s)", quorum);
+        for (org.apache.kafka.clients.admin.QuorumInfo.Node n : quorum.nodes().values()) {
+            for (org.apache.kafka.clients.admin.RaftVoterEndpoint e : n.endpoints()) {
+                check(!forbidPorts.contains(e.port()),
+                        "describeMetadataQuorum: node %d lists endpoint %s:%d, a broker's own port",
+                        n.nodeId(), e.host(), e.port());
+            }
+        }
+        org.apache.kafka.common.config.ConfigResource res = new org.apache.kafka.common.config.ConfigResource(
+                org.apache.kafka.common.config.ConfigResource.Type.BROKER, Integer.toString(broker.id()));
+        org.apache.kafka.clients.admin.Config cfg = admin.describeConfigs(List.of(res)).all().get().get(res);
+        for (org.apache.kafka.clients.admin.ConfigEntry e : cfg.entries()) {
+            String value = e.value() == null ? "" : e.value();
+            for (int port : forbidPorts) {
+                check(!value.contains(":" + port), "describeConfigs(broker %d): %s = %s names a broker's own port",
+                        broker.id(), e.name(), value);
+            }
+        }
+        org.apache.kafka.clients.admin.ConfigEntry listeners = cfg.get("listeners");
+        org.apache.kafka.clients.admin.ConfigEntry threads = cfg.get("num.network.threads");
+        check(threads != null && threads.value() != null, "describeConfigs(broker %d): num.network.threads %s",
+                broker.id(), threads);
+        if (!forbidPorts.isEmpty()) {
+            check(listeners != null && listeners.value() == null && listeners.isSensitive(),
+                    "describeConfigs(broker %d): listeners should be withheld, got %s", broker.id(), listeners);
         }
     }
 

@@ -593,6 +593,23 @@ def admin_scenario(ctx, res):
             "DescribeCluster reports %d brokers %s, expected %d" % (len(nodes), res["describe_cluster_brokers"], a.expect_brokers)
         )
 
+    # A broker's own configs name its listeners: no forbidden port may show, and through Sluice
+    # (forbid ports given) the listeners read as sensitive, without a value.
+    broker_res = ConfigResource(ResourceType.BROKER, str(nodes[0][0]))
+    entries = admin.describe_configs([broker_res], request_timeout=ctx.remaining(15))[broker_res].result(
+        timeout=ctx.remaining(20)
+    )
+    for name, e in entries.items():
+        for p in ctx.forbid:
+            if e.value is not None and (":%d" % p) in e.value:
+                raise Fail("describe configs (broker %d): %s = %s names a broker's own port" % (nodes[0][0], name, e.value))
+    listeners = entries.get("listeners")
+    if ctx.forbid and (listeners is None or listeners.value is not None or not listeners.is_sensitive):
+        raise Fail("describe configs (broker %d): listeners should be withheld, got %r" % (nodes[0][0], listeners))
+    if entries.get("num.network.threads") is None or entries["num.network.threads"].value is None:
+        raise Fail("describe configs (broker %d): num.network.threads has no value" % nodes[0][0])
+    res["broker_configs"] = len(entries)
+
     t1, t2 = a.topic + "-a", a.topic + "-b"
     fs = admin.create_topics(
         [NewTopic(t, num_partitions=a.partitions, replication_factor=a.replication_factor) for t in (t1, t2)],
