@@ -4,7 +4,7 @@
 //! `port` and their `advertised.` forms. Their values are withheld the way Kafka withholds a
 //! password (Kafka protocol guide, DescribeConfigs; KIP-226): `value` null and `is_sensitive`
 //! true, and every synonym's `value` null. Any config whose name ends in `bootstrap.servers` is
-//! withheld too (clients that broker plugins embed). Other resources (topics, broker loggers,
+//! withheld too (the clients that broker plugins such as remote log metadata embed). Other resources (topics, broker loggers,
 //! client metrics, groups) and every other config pass unchanged; a response with nothing to
 //! withhold (the common case: topic configs) is forwarded as the same bytes. DescribeConfigs is a
 //! cold path (admin tools), so it is decoded whole.
