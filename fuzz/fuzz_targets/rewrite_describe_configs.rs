@@ -10,7 +10,11 @@ mod common;
 fuzz_target!(|data: &[u8]| {
     if let Some((_, m)) = common::replaced::<DescribeConfigsResponse>(data, 32, 6) {
         for r in m.results.iter().filter(|r| r.resource_type == 4) {
-            for e in r.configs.iter().filter(|e| names_an_address(e.name.as_str())) {
+            for e in r
+                .configs
+                .iter()
+                .filter(|e| names_an_address(e.name.as_str()))
+            {
                 assert!(e.value.is_none() && e.synonyms.iter().all(|s| s.value.is_none()));
             }
         }

@@ -28,6 +28,11 @@ fuzz_target!(|data: &[u8]| {
         let body = (*mode >> 1) as usize % (payload.len() + 1);
         let _ = rewrite_request(api_key, version, payload, body, &map);
     } else {
-        let _ = rewrite_response(api_key, version, &bytes::Bytes::copy_from_slice(payload), &map);
+        let _ = rewrite_response(
+            api_key,
+            version,
+            &bytes::Bytes::copy_from_slice(payload),
+            &map,
+        );
     }
 });
