@@ -409,3 +409,105 @@ pub(crate) mod test_util {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod split_reads {
+    //! A response arrives in reads of any size: walked frame by frame in place as the session does
+    //! ([`peek_frame_len`]), every response that must be rewritten comes out the same whatever the
+    //! read boundaries are.
+    use super::test_util::*;
+    use super::*;
+    use crate::protocol::frame::{encode_frame, peek_frame_len};
+    use kafka_protocol::messages::describe_configs_response::{
+        DescribeConfigsResourceResult, DescribeConfigsResult,
+    };
+    use kafka_protocol::messages::describe_quorum_response::{Listener, Node};
+    use kafka_protocol::messages::find_coordinator_response::Coordinator;
+    use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
+    use kafka_protocol::messages::{
+        ApiKey, BrokerId, DescribeConfigsResponse, DescribeQuorumResponse, FindCoordinatorResponse,
+        MetadataResponse,
+    };
+
+    fn host() -> StrBytes {
+        StrBytes::from_static_str(UPSTREAM)
+    }
+
+    /// (api key, version, payload) of responses that each rewriter changes.
+    fn responses() -> Vec<(i16, i16, Bytes)> {
+        let metadata =
+            MetadataResponse::default().with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(BrokerId(1))
+                .with_host(host())
+                .with_port(9092)]);
+        let coordinator =
+            FindCoordinatorResponse::default().with_coordinators(vec![Coordinator::default()
+                .with_key(StrBytes::from_static_str("g"))
+                .with_node_id(BrokerId(2))
+                .with_host(host())
+                .with_port(9092)]);
+        let quorum = DescribeQuorumResponse::default().with_nodes(vec![Node::default()
+            .with_node_id(BrokerId(1))
+            .with_listeners(vec![Listener::default().with_host(host()).with_port(9093)])]);
+        let configs =
+            DescribeConfigsResponse::default().with_results(vec![DescribeConfigsResult::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str("1"))
+                .with_configs(vec![DescribeConfigsResourceResult::default()
+                    .with_name(StrBytes::from_static_str("listeners"))
+                    .with_value(Some(StrBytes::from_static_str(UPSTREAM)))])]);
+        vec![
+            (3, 12, response(ApiKey::Metadata, 12, 1, &metadata)),
+            (10, 4, response(ApiKey::FindCoordinator, 4, 2, &coordinator)),
+            (55, 2, response(ApiKey::DescribeQuorum, 2, 3, &quorum)),
+            (32, 4, response(ApiKey::DescribeConfigs, 4, 4, &configs)),
+        ]
+    }
+
+    /// Reads `wire` in two chunks cut at `cut`, walking whole frames in place after each read.
+    fn frames_read_with_cut(wire: &[u8], cut: usize) -> Vec<Bytes> {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for chunk in [&wire[..cut], &wire[cut..]] {
+            buf.extend_from_slice(chunk);
+            while let Some(len) = peek_frame_len(&buf, 1 << 20).unwrap() {
+                out.push(buf.split_to(len).freeze());
+            }
+        }
+        assert!(buf.is_empty(), "bytes left over");
+        out
+    }
+
+    #[test]
+    fn every_read_boundary_gives_the_same_rewrites() {
+        let responses = responses();
+        let wire: Vec<u8> = responses
+            .iter()
+            .flat_map(|(_, _, p)| encode_frame(p).to_vec())
+            .collect();
+        let rewrite = |i: usize, payload: Bytes| {
+            let (key, v, _) = &responses[i];
+            let out = rewrite_response(*key, *v, payload.clone(), &mut TestMap::default()).unwrap();
+            assert_ne!(
+                out,
+                Rewritten::Unchanged,
+                "api key {key}: nothing rewritten"
+            );
+            out.into_payload(payload)
+        };
+        let want: Vec<Bytes> = (0..responses.len())
+            .map(|i| rewrite(i, responses[i].2.clone()))
+            .collect();
+        for w in &want {
+            assert!(!contains(w, UPSTREAM), "upstream address leaked");
+        }
+        for cut in 0..=wire.len() {
+            let frames = frames_read_with_cut(&wire, cut);
+            assert_eq!(frames.len(), responses.len(), "cut {cut}");
+            for (i, f) in frames.into_iter().enumerate() {
+                assert_eq!(rewrite(i, f.slice(4..)), want[i], "cut {cut}, frame {i}");
+            }
+        }
+    }
+}
