@@ -1092,17 +1092,29 @@ def write_scaling_svg(b, fig, path):
     open(path, "w").write("\n".join(o) + "\n")
 
 
-def scaling_main(a):
-    b = Scaling(a)
-    b.date = a.date
+def require_binaries(b):
+    """Exits with the build command unless Sluice and both load-test binaries are executable."""
     for exe in (b.sluice_bin, os.path.join(b.bin, "sluice-load"),
                 os.path.join(b.bin, "sluice-mock-broker")):
         if not os.access(exe, os.X_OK):
-            sys.exit(f"{exe} missing: cargo build --release -p sluice -p sluice-loadtest (or BIN)")
-    machine = machine_info()
+            sys.exit(f"{exe} missing: cargo build --release -p sluice -p sluice-loadtest "
+                     f"(or set BIN)")
+
+
+def results_stem(a, machine, kind):
+    """`<date>-<machine>-<kind>`, the file name of a run's results without extension; the machine
+    is `--machine` or `<cores>core-<cpu model>`."""
     slug = a.machine or f"{machine['cores']}core-" + re.sub(
         r"[^a-z0-9]+", "-", machine["cpu_model"].lower()).strip("-")
-    stem = f"{a.date}-{slug}-scaling"
+    return f"{a.date}-{slug}-{kind}"
+
+
+def scaling_main(a):
+    b = Scaling(a)
+    b.date = a.date
+    require_binaries(b)
+    machine = machine_info()
+    stem = results_stem(a, machine, "scaling")
     log(f"scaling: shards {a.shards}, {b.passes} passes; out {b.out}; results "
         f"{a.results_dir}/{stem}.*")
     try:
@@ -1165,14 +1177,9 @@ def main():
         sys.exit("--passes must be at least 3 (median with min and max)")
     b = Bench(a)
     b.date = a.date
-    for exe in (b.sluice_bin, "sluice-load", "sluice-mock-broker"):
-        if not os.access(os.path.join(b.bin, exe), os.X_OK):
-            sys.exit(f"{b.bin}/{exe} missing: cargo build --release -p sluice -p sluice-loadtest "
-                     f"(or set BIN)")
+    require_binaries(b)
     machine = machine_info()
-    slug = a.machine or f"{machine['cores']}core-" + re.sub(
-        r"[^a-z0-9]+", "-", machine["cpu_model"].lower()).strip("-")
-    stem = f"{a.date}-{slug}-{a.profile}"
+    stem = results_stem(a, machine, a.profile)
     log(f"{a.profile}: {b.passes} passes of {' '.join(a.systems)} on {machine['cpu_model']} "
         f"({machine['cores']} cores); out {b.out}; results {a.results_dir}/{stem}.*")
     try:
