@@ -64,34 +64,11 @@ pub(super) fn rewrite(
     payload: Bytes,
     body_offset: usize,
 ) -> Result<Rewritten, RewriteError> {
-    // error_code is the first body field in every version; on error the body may even be in the
-    // v0 layout whatever the request version was, so do not decode it.
-    let error = Cursor::at(&payload, body_offset)
-        .i16()
-        .map_err(|e| ctx.malformed(e))?;
-    if error != 0 {
-        return Ok(Rewritten::Unchanged);
-    }
-    let mut msg: ApiVersionsResponse = ctx.decode(&payload, body_offset, &SCHEMA)?;
-    let mut changed = false;
-    msg.api_keys.retain_mut(|k| {
-        let Some(ours) = decodable_versions(k.api_key) else {
-            return true;
-        };
-        let min = k.min_version.max(*ours.start());
-        let max = k.max_version.min(*ours.end());
-        if (min, max) != (k.min_version, k.max_version) {
-            changed = true;
-        }
-        k.min_version = min;
-        k.max_version = max;
-        min <= max
-    });
-    if !changed {
-        return Ok(Rewritten::Unchanged);
-    }
-    ctx.encode(&payload, body_offset, &msg)
-        .map(Rewritten::Replaced)
+    let ours = |k: i16| Some(decodable_versions(k).unwrap_or(i16::MIN..=i16::MAX));
+    Ok(match restrict(ctx, &payload, body_offset, &ours)? {
+        Some(p) => Rewritten::Replaced(p),
+        None => Rewritten::Unchanged,
+    })
 }
 
 /// Removes `hidden` api keys from an ApiVersions response payload (a policy forbids them for this
@@ -128,7 +105,19 @@ pub fn restrict_api_keys(
         api_key: keys::API_VERSIONS,
         api_version,
     };
-    let body_offset = 4; // response header v0, always (KIP-511)
+    // response header v0, always (KIP-511)
+    restrict(&ctx, payload, 4, offered)
+}
+
+/// [`restrict_api_keys`] of the body at `body_offset`.
+fn restrict(
+    ctx: &Ctx,
+    payload: &Bytes,
+    body_offset: usize,
+    offered: &dyn Fn(i16) -> Option<RangeInclusive<i16>>,
+) -> Result<Option<Bytes>, RewriteError> {
+    // error_code is the first body field in every version; on error the body may even be in the
+    // v0 layout whatever the request version was, so do not decode it.
     let error = Cursor::at(payload, body_offset)
         .i16()
         .map_err(|e| ctx.malformed(e))?;
