@@ -3,13 +3,18 @@
 //! byte.
 use kafka_protocol::messages::DescribeConfigsResponse;
 use libfuzzer_sys::fuzz_target;
+use sluice::protocol::codes::RESOURCE_BROKER;
 use sluice::protocol::rewrite::describe_configs::names_an_address;
 
 mod common;
 
 fuzz_target!(|data: &[u8]| {
     if let Some((_, m)) = common::replaced::<DescribeConfigsResponse>(data, 32, 6) {
-        for r in m.results.iter().filter(|r| r.resource_type == 4) {
+        for r in m
+            .results
+            .iter()
+            .filter(|r| r.resource_type == RESOURCE_BROKER)
+        {
             for e in r
                 .configs
                 .iter()

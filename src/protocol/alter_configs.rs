@@ -18,8 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::wire::{always, decode_walked, Schema, Struct, Ty, BOOL, I8};
 
-/// Resource type of a topic (`ConfigResource.Type.TOPIC`).
-pub const RESOURCE_TOPIC: i8 = 2;
+pub use super::codes::RESOURCE_TOPIC;
 
 /// AlterConfigs api key.
 pub const ALTER_CONFIGS: i16 = 33;

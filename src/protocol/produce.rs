@@ -248,12 +248,7 @@ pub fn topic_bytes(
     Ok(out)
 }
 
-/// `POLICY_VIOLATION`: the request parameters do not satisfy the configured policy.
-pub const POLICY_VIOLATION: i16 = 44;
-
-/// `TOPIC_AUTHORIZATION_FAILED`: the client may not access the topic (as the broker's
-/// authorizer answers, KIP-11).
-pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+pub use super::codes::{POLICY_VIOLATION, TOPIC_AUTHORIZATION_FAILED};
 
 /// A Produce response payload (no size prefix) that answers every partition of the request with
 /// `error_code` and `message` (v8+ carries it), in the request's version, for `correlation_id`.

@@ -14,10 +14,8 @@ use kafka_protocol::messages::describe_configs_response::DescribeConfigsResource
 use kafka_protocol::messages::DescribeConfigsResponse;
 
 use super::{Ctx, RewriteError, Rewritten};
+use crate::protocol::codes::RESOURCE_BROKER;
 use crate::protocol::topics::schema::DESCRIBE_CONFIGS_RESPONSE;
-
-/// `resource_type` of a broker (Kafka's `ConfigResource.Type.BROKER`).
-const RESOURCE_BROKER: i8 = 4;
 
 /// Broker config names whose values hold a broker's or a controller's address.
 const ADDRESS_CONFIGS: &[&str] = &[

@@ -57,12 +57,8 @@ use super::wire::{walk_body_names, Cursor, Schema};
 /// so the broker answers as for a topic that does not exist and never creates it.
 pub const HIDDEN_PREFIX: &str = "sluice!hidden!";
 
-/// `UNKNOWN_TOPIC_OR_PARTITION` (Kafka protocol guide, "Error Codes").
-pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-/// `POLICY_VIOLATION`.
-pub const POLICY_VIOLATION: i16 = 44;
-/// DescribeConfigs resource type of a topic (KIP-133).
-const RESOURCE_TYPE_TOPIC: i8 = 2;
+use super::codes::RESOURCE_TOPIC;
+pub use super::codes::{POLICY_VIOLATION, UNKNOWN_TOPIC_OR_PARTITION};
 
 /// How an upstream topic name appears to clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,7 +244,7 @@ pub fn rewrite_request(
         }),
         32 => remap::<DescribeConfigsRequest>(&ctx, &payload, body_offset, schema, |m| {
             for r in &mut m.resources {
-                if r.resource_type == RESOURCE_TYPE_TOPIC {
+                if r.resource_type == RESOURCE_TOPIC {
                     up.str(&mut r.resource_name);
                 }
             }
@@ -390,7 +386,7 @@ pub fn rewrite_response(
         }),
         32 => remap::<DescribeConfigsResponse>(&ctx, payload, body_offset, schema, |m| {
             m.results.retain_mut(|r| {
-                r.resource_type != RESOURCE_TYPE_TOPIC
+                r.resource_type != RESOURCE_TOPIC
                     || down.entry(&mut r.resource_name, || {
                         r.error_code = UNKNOWN_TOPIC_OR_PARTITION;
                         r.error_message = None;
@@ -707,7 +703,7 @@ mod tests {
         for v in 1..=4 {
             let msg = DescribeConfigsRequest::default().with_resources(vec![
                 DescribeConfigsResource::default()
-                    .with_resource_type(RESOURCE_TYPE_TOPIC)
+                    .with_resource_type(RESOURCE_TOPIC)
                     .with_resource_name(StrBytes::from_static_str("orders")),
                 DescribeConfigsResource::default()
                     .with_resource_type(4) // broker "1": not a topic
