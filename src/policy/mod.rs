@@ -484,6 +484,19 @@ impl TopicConfigRule {
         }
         self.configs.violation(name, value)
     }
+
+    /// The first of `configs` (name, value) that violates this rule on `topic`, as
+    /// `topic <topic>: <reason>`; `None` when none does.
+    pub fn first_violation<'a>(
+        &self,
+        topic: &str,
+        configs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    ) -> Option<String> {
+        let reason = configs
+            .into_iter()
+            .find_map(|(name, value)| self.violation(topic, name, value))?;
+        Some(format!("topic {topic}: {reason}"))
+    }
 }
 
 /// Every rule in force.

@@ -383,14 +383,10 @@ fn check_create_topics(
     // Topic-config rules check the configs a new topic is created with, as they check changes.
     for rule in policy.topic_config_rules(&id) {
         for (i, t) in specs.iter().enumerate() {
-            let Some(reason) = t
-                .configs
-                .iter()
-                .find_map(|(k, v)| rule.violation(&t.name, k, v.as_deref()))
-            else {
+            let configs = t.configs.iter().map(|(k, v)| (k.as_str(), v.as_deref()));
+            let Some(reason) = rule.first_violation(&t.name, configs) else {
                 continue;
             };
-            let reason = format!("topic {}: {reason}", t.name);
             rejections.record(ctx, i, (&rule.name, rule.action), &reason, peek.api_key);
         }
     }

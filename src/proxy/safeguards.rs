@@ -352,15 +352,14 @@ pub(super) fn check_alter_configs(
             if r.resource_type != RESOURCE_TOPIC {
                 continue;
             }
-            let reason = r
+            let set = r
                 .configs
                 .iter()
                 .filter(|c| c.op.sets_value())
-                .find_map(|c| rule.violation(&r.resource_name, &c.name, c.value.as_deref()));
-            let Some(reason) = reason else {
+                .map(|c| (c.name.as_str(), c.value.as_deref()));
+            let Some(reason) = rule.first_violation(&r.resource_name, set) else {
                 continue;
             };
-            let reason = format!("topic {}: {reason}", r.resource_name);
             rejections.record(ctx, i, (&rule.name, rule.action), &reason, peek.api_key);
         }
     }
