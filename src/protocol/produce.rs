@@ -377,12 +377,16 @@ mod tests {
                         })
                         .collect(),
                 )]);
-        let header = RequestHeader::default()
+        encode(&req, version)
+    }
+
+    /// A Produce request payload (header with correlation id 9, then `req`) and its body offset.
+    fn encode(req: &ProduceRequest, version: i16) -> (Vec<u8>, usize) {
+        let mut out = BytesMut::new();
+        RequestHeader::default()
             .with_request_api_key(0)
             .with_request_api_version(version)
-            .with_correlation_id(9);
-        let mut out = BytesMut::new();
-        header
+            .with_correlation_id(9)
             .encode(&mut out, ApiKey::Produce.request_header_version(version))
             .unwrap();
         let body = out.len();
@@ -479,16 +483,7 @@ mod tests {
             .with_acks(-1)
             .with_timeout_ms(1000)
             .with_topic_data(vec![topic("audit", 2), topic("orders", 1)]);
-        let mut out = BytesMut::new();
-        RequestHeader::default()
-            .with_request_api_key(0)
-            .with_request_api_version(version)
-            .with_correlation_id(9)
-            .encode(&mut out, ApiKey::Produce.request_header_version(version))
-            .unwrap();
-        let body = out.len();
-        req.encode(&mut out, version).unwrap();
-        (out.to_vec(), body)
+        encode(&req, version)
     }
 
     #[test]
