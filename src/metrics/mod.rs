@@ -66,6 +66,27 @@ impl Refusal {
     }
 }
 
+/// Why a cleanly ended session's upstream connection was closed instead of pooled (the `reason`
+/// label of `sluice_upstream_not_pooled`), indexed by [`NotPooled`].
+pub const NOT_POOLED_REASONS: [&str; 2] = ["sasl", "unverified"];
+
+/// Why an upstream connection may not serve another client (see `crate::upstream::reuse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotPooled {
+    /// A SASL exchange took place on it: it carries its client's principal.
+    Sasl = 0,
+    /// The broker answered nothing on it that proves it unauthenticated (only ApiVersions, or
+    /// nothing at all).
+    Unverified = 1,
+}
+
+impl NotPooled {
+    /// The `reason` label value.
+    pub fn label(self) -> &'static str {
+        NOT_POOLED_REASONS[self as usize]
+    }
+}
+
 /// Byte counters by direction, as seen from the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -146,6 +167,7 @@ pub struct ShardMetrics {
     broker_throttle_ms: Box<[Cell<u64>]>,
     bytes: [Cell<u64>; 4],
     refused: [Cell<u64>; REFUSAL_REASONS.len()],
+    not_pooled: [Cell<u64>; NOT_POOLED_REASONS.len()],
     errors: RefCell<BTreeMap<(&'static str, &'static str), u64>>,
     policy: RefCell<BTreeMap<(String, &'static str), u64>>,
     throttle: RefCell<BTreeMap<(String, &'static str), Duration>>,
@@ -163,6 +185,7 @@ impl Default for ShardMetrics {
             broker_throttle_ms: cells(API_KEY_SLOTS),
             bytes: std::array::from_fn(|_| Cell::new(0)),
             refused: std::array::from_fn(|_| Cell::new(0)),
+            not_pooled: std::array::from_fn(|_| Cell::new(0)),
             errors: RefCell::new(BTreeMap::new()),
             policy: RefCell::new(BTreeMap::new()),
             throttle: RefCell::new(BTreeMap::new()),
@@ -238,6 +261,11 @@ impl ShardMetrics {
         bump(&self.refused[why as usize], 1);
     }
 
+    /// An upstream connection closed with its cleanly ended client instead of pooled, and why.
+    pub fn not_pooled(&self, why: NotPooled) {
+        bump(&self.not_pooled[why as usize], 1);
+    }
+
     /// A session that ended with an error, by side and reason (both from fixed vocabularies).
     pub fn error(&self, side: &'static str, reason: &'static str) {
         *self.errors.borrow_mut().entry((side, reason)).or_insert(0) += 1;
@@ -290,6 +318,7 @@ impl ShardMetrics {
                 .collect(),
             bytes: std::array::from_fn(|i| self.bytes[i].get()),
             refused: std::array::from_fn(|i| self.refused[i].get()),
+            not_pooled: std::array::from_fn(|i| self.not_pooled[i].get()),
             errors: self
                 .errors
                 .borrow()
@@ -324,6 +353,8 @@ pub struct MetricsSnapshot {
     pub bytes: [u64; 4],
     /// Connections refused at accept, indexed as [`REFUSAL_REASONS`].
     pub refused: [u64; REFUSAL_REASONS.len()],
+    /// Upstream connections closed instead of pooled, indexed as [`NOT_POOLED_REASONS`].
+    pub not_pooled: [u64; NOT_POOLED_REASONS.len()],
     pub errors: Vec<(&'static str, &'static str, u64)>,
     /// (rule, action, count)
     pub policy_violations: Vec<(String, &'static str, u64)>,

@@ -219,22 +219,22 @@ impl prometheus_client::collector::Collector for Gathered {
             "Client connections accepted, by shard (SO_REUSEPORT spread).",
             per_shard(|s| s.accepted_connections),
         )?;
-        let mut m = enc.encode_descriptor(
+        counter_by_shard_and_reason(
+            &mut enc,
             "sluice_connections_refused",
             "Client connections closed right after accept, by shard and reason (max_connections_per_shard: limits.max_connections_per_shard; max_connections_per_source, connection_rate: a [[policy.quota]] connection limit).",
-            None,
-            MetricType::Counter,
+            &crate::metrics::REFUSAL_REASONS,
+            shards,
+            |s| &s.metrics.refused,
         )?;
-        for s in shards {
-            for (i, n) in s.metrics.refused.iter().enumerate() {
-                let labels = [
-                    ("shard", s.shard.to_string()),
-                    ("reason", crate::metrics::REFUSAL_REASONS[i].to_string()),
-                ];
-                m.encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, u64>(n, None)?;
-            }
-        }
+        counter_by_shard_and_reason(
+            &mut enc,
+            "sluice_upstream_not_pooled",
+            "Upstream connections closed with their cleanly ended client instead of pooled, by shard and reason (sasl: a SASL exchange ran on it, it carries a principal; unverified: the broker answered nothing on it but ApiVersions).",
+            &crate::metrics::NOT_POOLED_REASONS,
+            shards,
+            |s| &s.metrics.not_pooled,
+        )?;
         gauge(
             &mut enc,
             "sluice_listeners",
@@ -376,6 +376,30 @@ fn plain_gauge(
 ) -> Result<(), std::fmt::Error> {
     enc.encode_descriptor(name, help, None, MetricType::Gauge)?
         .encode_gauge(&v)
+}
+
+/// A counter labelled by shard and by a fixed `reason` vocabulary: `values(shard)[i]` is the
+/// count of `reasons[i]`.
+fn counter_by_shard_and_reason(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    reasons: &[&str],
+    shards: &[ShardSnapshot],
+    values: fn(&ShardSnapshot) -> &[u64],
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for s in shards {
+        for (reason, n) in reasons.iter().zip(values(s)) {
+            let labels = [
+                ("shard", s.shard.to_string()),
+                ("reason", reason.to_string()),
+            ];
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+        }
+    }
+    Ok(())
 }
 
 fn gauge<L: EncodeLabelSet>(

@@ -36,6 +36,7 @@ use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
 use crate::quota::Kind;
 use crate::upstream::connect::ConnectError;
+use crate::upstream::reuse::Usage;
 
 const API_KEY_PRODUCE: i16 = 0;
 const API_KEY_FETCH: i16 = 1;
@@ -312,34 +313,42 @@ async fn serve(
     let mut ubuf = ReadBuf::new();
     let queue = InFlightQueue::default();
     let ident = SessionIdentity::new(peer.map(|p| p.ip()));
+    let usage = Usage::default();
+    let ctx = Pumps {
+        shard,
+        queue: &queue,
+        ident: &ident,
+        usage: &usage,
+    };
 
     // 3. Pump both ways until the request side ends (then everything in flight has been answered)
     //    or either side fails.
     let requests = async {
-        let end = request_pump(
-            shard,
-            &queue,
-            &mut client_r,
-            &mut up_w,
-            &mut cbuf,
-            conn_id,
-            &ident,
-        )
-        .await?;
+        let end = request_pump(&ctx, &mut client_r, &mut up_w, &mut cbuf, conn_id).await?;
         queue.wait_empty().await;
         Ok::<RequestEnd, SessionError>(end)
     };
     let responses = async {
-        response_pump(shard, &queue, &mut up_r, &mut client_w, &mut ubuf, &ident).await?;
+        response_pump(&ctx, &mut up_r, &mut client_w, &mut ubuf).await?;
         Ok::<RequestEnd, SessionError>(RequestEnd::Drained)
     };
     let end = or(requests, responses).await?;
 
-    // 4. A clean end leaves a reusable upstream connection (see crate::upstream docs).
+    // 4. A clean end leaves a reusable upstream connection, unless it may carry an identity
+    //    (see crate::upstream::reuse); otherwise it is closed with its client.
     if let (RequestEnd::ClientClosed, true) = (&end, ubuf.is_empty() && queue.is_empty()) {
         if !shard.shutdown.is_set() {
-            if let Some(stream) = pio::unsplit(up_r, up_w) {
-                shard.pool.put(&upstream_addr, stream);
+            match usage.poolable() {
+                Ok(()) => {
+                    if let Some(stream) = pio::unsplit(up_r, up_w) {
+                        shard.pool.put(&upstream_addr, stream);
+                    }
+                }
+                Err(why) => {
+                    shard.metrics.not_pooled(why);
+                    tracing::debug!(shard = shard.id, conn_id, upstream = %upstream_addr,
+                        reason = why.label(), "upstream connection closed, not pooled");
+                }
             }
         }
     }
@@ -385,15 +394,28 @@ async fn connect_upstream(
     }
 }
 
+/// What both pumps of one session share.
+struct Pumps<'a> {
+    shard: &'a Rc<Shard>,
+    queue: &'a InFlightQueue,
+    ident: &'a SessionIdentity,
+    /// What the client did on its upstream connection: whether it may be pooled afterwards.
+    usage: &'a Usage,
+}
+
 async fn request_pump(
-    shard: &Rc<Shard>,
-    queue: &InFlightQueue,
+    ctx: &Pumps<'_>,
     client_r: &mut Half,
     up_w: &mut Half,
     cbuf: &mut ReadBuf,
     conn_id: u64,
-    ident: &SessionIdentity,
 ) -> Result<RequestEnd, SessionError> {
+    let Pumps {
+        shard,
+        queue,
+        ident,
+        usage,
+    } = *ctx;
     let metrics = &shard.metrics;
     let mut policy_ctx = PolicyCtx::new(shard, conn_id, ident.source);
     // Frames already buffered before the first read (the first request) arrived about now.
@@ -409,6 +431,7 @@ async fn request_pump(
             let payload = &cbuf[run + 4..run + len];
             let (peek, disp) = dispose(payload, &cfg.policy, &mut policy_ctx)?;
             metrics.request(peek.api_key, peek.api_version);
+            usage.request(peek.api_key);
             ident.remember(peek.client_id(payload));
             // Every request counts against request-rate quotas (KIP-124, counted: see
             // QuotaRule::requests_per_s), connection set-up excepted; a breach is answered
@@ -632,13 +655,17 @@ impl Answered {
 }
 
 async fn response_pump(
-    shard: &Rc<Shard>,
-    queue: &InFlightQueue,
+    ctx: &Pumps<'_>,
     up_r: &mut Half,
     client_w: &mut Half,
     ubuf: &mut ReadBuf,
-    ident: &SessionIdentity,
 ) -> Result<(), SessionError> {
+    let Pumps {
+        shard,
+        queue,
+        ident,
+        usage,
+    } = *ctx;
     let metrics = &shard.metrics;
     let mut answered = Answered::default();
     let mut read_at = Instant::now();
@@ -687,6 +714,7 @@ async fn response_pump(
                     got,
                 });
             }
+            usage.answered(api_key);
             let mut throttle_ms = 0;
             if let Some(e) = queue.pop() {
                 metrics.response(api_key, api_version);

@@ -1,0 +1,116 @@
+//! Whether an upstream connection may serve another client after its own client is gone.
+//!
+//! Authentication in Kafka is per connection: a connection on which a client ran SaslHandshake /
+//! SaslAuthenticate (KIP-43, KIP-152) carries that client's principal for the rest of its life,
+//! and KIP-368 re-authentication keeps it so. Such a connection must never reach the pool, or the
+//! next client of that broker on the shard would act as the first principal without presenting a
+//! credential (and a client that does bring one fails its own handshake with
+//! ILLEGAL_SASL_STATE, error 34).
+//!
+//! The rule is kept per session by [`Usage`], fed by both pumps:
+//! - any SaslHandshake (api key 17) or SaslAuthenticate (api key 36) request the client sends
+//!   marks the connection [`NotPooled::Sasl`], before the request goes upstream;
+//! - a connection is pooled only once the broker has *answered* a request other than ApiVersions
+//!   and SASL on it without any SASL exchange: a broker listener with SASL enabled closes a
+//!   connection that sends anything else before authenticating, so such an answer proves the
+//!   connection unauthenticated. A connection that only saw ApiVersions is closed
+//!   ([`NotPooled::Unverified`]): on a SASL listener the broker's authenticator has moved past
+//!   its first state and would refuse the next client's ApiVersions.
+//!
+//! Data plane, per session, `!Send`.
+
+use std::cell::Cell;
+
+pub use crate::metrics::NotPooled;
+
+const API_KEY_SASL_HANDSHAKE: i16 = 17;
+const API_KEY_API_VERSIONS: i16 = 18;
+const API_KEY_SASL_AUTHENTICATE: i16 = 36;
+
+/// What one client did on its upstream connection. See the module docs.
+#[derive(Debug, Default)]
+pub struct Usage {
+    sasl: Cell<bool>,
+    answered_unauthenticated: Cell<bool>,
+}
+
+impl Usage {
+    /// A request of `api_key` read from the client, called before it is forwarded.
+    pub fn request(&self, api_key: i16) {
+        if matches!(api_key, API_KEY_SASL_HANDSHAKE | API_KEY_SASL_AUTHENTICATE) {
+            self.sasl.set(true);
+        }
+    }
+
+    /// The broker's response to a request of `api_key` on this connection.
+    pub fn answered(&self, api_key: i16) {
+        if !matches!(
+            api_key,
+            API_KEY_SASL_HANDSHAKE | API_KEY_API_VERSIONS | API_KEY_SASL_AUTHENTICATE
+        ) {
+            self.answered_unauthenticated.set(true);
+        }
+    }
+
+    /// Whether the connection may go back to the pool once its client has ended cleanly.
+    ///
+    /// # Errors
+    /// [`NotPooled`] says why it must be closed instead.
+    pub fn poolable(&self) -> Result<(), NotPooled> {
+        if self.sasl.get() {
+            Err(NotPooled::Sasl)
+        } else if !self.answered_unauthenticated.get() {
+            Err(NotPooled::Unverified)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_traffic_is_poolable() {
+        let u = Usage::default();
+        u.request(18);
+        u.answered(18);
+        u.request(3);
+        u.answered(3);
+        assert_eq!(u.poolable(), Ok(()));
+    }
+
+    #[test]
+    fn any_sasl_request_taints_for_good() {
+        for key in [17, 36] {
+            let u = Usage::default();
+            u.request(18);
+            u.answered(18);
+            u.request(key);
+            u.request(3);
+            u.answered(3);
+            assert_eq!(u.poolable(), Err(NotPooled::Sasl), "api key {key}");
+        }
+        // Even when the broker never answered the SASL request.
+        let u = Usage::default();
+        u.request(3);
+        u.answered(3);
+        u.request(17);
+        assert_eq!(u.poolable(), Err(NotPooled::Sasl));
+    }
+
+    #[test]
+    fn only_api_versions_or_nothing_is_unverified() {
+        let u = Usage::default();
+        assert_eq!(u.poolable(), Err(NotPooled::Unverified));
+        u.request(18);
+        u.answered(18);
+        assert_eq!(u.poolable(), Err(NotPooled::Unverified));
+        // A request sent but not answered proves nothing either.
+        u.request(3);
+        assert_eq!(u.poolable(), Err(NotPooled::Unverified));
+        assert_eq!(NotPooled::Unverified.label(), "unverified");
+        assert_eq!(NotPooled::Sasl.label(), "sasl");
+    }
+}
