@@ -6,6 +6,11 @@
 //!   connect here themselves; [`super::conn_guard`] checks that.
 //! - `INTERNAL`: inter-broker replication.
 //! - `CONTROLLER`: the KRaft quorum.
+//! - `SASL`: SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, for the identity tests
+//!   (users of [`super::sasl::USERS`]: PLAIN users in the listener's JAAS config, SCRAM
+//!   credentials added when the storage is formatted). It is the only listener the broker's
+//!   authorizer (StandardAuthorizer) restricts: the other listeners' principal, `User:ANONYMOUS`,
+//!   is a super user, and a resource with no ACL is open to every authenticated user.
 //!
 //! Readiness is observed, never slept for: every node's log must say the server started and an
 //! AdminClient (the Java scenario client's `describe-cluster`, run directly against the brokers as a
@@ -35,6 +40,7 @@ const START_ATTEMPTS: usize = 3;
 struct Node {
     id: u32,
     client_port: u16,
+    sasl_port: u16,
     internal_port: u16,
     controller_port: u16,
     dir: PathBuf,
@@ -96,7 +102,7 @@ impl KafkaCluster {
     fn prepare(n: u32) -> Result<KafkaCluster, String> {
         let install = Install::get();
         let dir = temp_dir("sluice-kafka");
-        let ports = free_ports(3 * n as usize);
+        let ports = free_ports(4 * n as usize);
         let cluster_id = kafka_uuid();
         let mut nodes = Vec::new();
         for id in 1..=n {
@@ -105,9 +111,10 @@ impl KafkaCluster {
             fs::create_dir_all(node_dir.join("data")).map_err(|e| e.to_string())?;
             nodes.push(Node {
                 id,
-                client_port: ports[3 * i],
-                internal_port: ports[3 * i + 1],
-                controller_port: ports[3 * i + 2],
+                client_port: ports[4 * i],
+                internal_port: ports[4 * i + 1],
+                controller_port: ports[4 * i + 2],
+                sasl_port: ports[4 * i + 3],
                 props: node_dir.join("server.properties"),
                 log: node_dir.join("server.log"),
                 dir: node_dir,
@@ -158,6 +165,7 @@ impl KafkaCluster {
                     "-c",
                 ])
                 .arg(&nd.props)
+                .args(super::sasl::scram_format_args())
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
@@ -402,11 +410,33 @@ impl KafkaCluster {
         self.nodes.iter().map(|n| n.client_port).collect()
     }
 
-    /// Every listener port of every node (client, internal, controller).
+    /// The SASL listeners, comma-separated: Sluice's `upstream.bootstrap_servers` in the
+    /// identity tests.
+    pub fn bootstrap_sasl(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.sasl_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The SASL listener ports, in node id order.
+    pub fn sasl_ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.sasl_port).collect()
+    }
+
+    /// Every listener port of every node (client, SASL, internal, controller).
     pub fn all_ports(&self) -> Vec<u16> {
         self.nodes
             .iter()
-            .flat_map(|n| [n.client_port, n.internal_port, n.controller_port])
+            .flat_map(|n| {
+                [
+                    n.client_port,
+                    n.sasl_port,
+                    n.internal_port,
+                    n.controller_port,
+                ]
+            })
             .collect()
     }
 
@@ -650,11 +680,11 @@ process.roles=broker,controller
 node.id={id}
 controller.quorum.voters={voters}
 controller.listener.names=CONTROLLER
-listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}
-listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=CLIENT://127.0.0.1:{client},SASL://127.0.0.1:{sasl},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}
+advertised.listeners=CLIENT://127.0.0.1:{client},SASL://127.0.0.1:{sasl},INTERNAL://127.0.0.1:{internal}
+listener.security.protocol.map=CLIENT:PLAINTEXT,SASL:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=INTERNAL
-log.dirs={data}
+{sasl_props}log.dirs={data}
 # Internal topics: replicated over the cluster, few partitions (fast to create).
 offsets.topic.replication.factor={rf}
 offsets.topic.num.partitions=6
@@ -691,6 +721,8 @@ broker.session.timeout.ms=6000
 ",
         id = nd.id,
         client = nd.client_port,
+        sasl = nd.sasl_port,
+        sasl_props = super::sasl::broker_properties(),
         internal = nd.internal_port,
         controller = nd.controller_port,
         data = nd.dir.join("data").display(),

@@ -7,6 +7,7 @@ pub mod java;
 pub mod other_clients;
 pub mod policy;
 pub mod robustness;
+pub mod sasl;
 pub mod scenario;
 pub mod shutdown;
 pub mod sluice;

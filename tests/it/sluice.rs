@@ -99,6 +99,17 @@ impl Sluice {
 
     /// As [`Sluice::start`], with `extra` TOML appended to the generated config.
     pub fn start_with(cluster: &KafkaCluster, shards: u32, extra: &str) -> Sluice {
+        Self::start_upstream(cluster, cluster.client_addrs(), shards, extra)
+    }
+
+    /// As [`Sluice::start_with`], in front of the listeners `upstream` of `cluster` (e.g. its
+    /// SASL listeners).
+    pub fn start_upstream(
+        cluster: &KafkaCluster,
+        upstream: Vec<String>,
+        shards: u32,
+        extra: &str,
+    ) -> Sluice {
         let n_brokers = cluster.node_ids().into_iter().max().unwrap_or(0);
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -107,7 +118,7 @@ impl Sluice {
                 shards,
                 bootstrap_port,
                 broker_port_base,
-                upstream: cluster.client_addrs(),
+                upstream: upstream.clone(),
                 log_level: std::env::var("SLUICE_IT_LOG").unwrap_or_else(|_| "info".to_string()),
                 // The last port of the range pick_ports checked: never a node's port.
                 admin_port: Some(broker_port_base + n_brokers as u16 + 2),

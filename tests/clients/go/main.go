@@ -37,6 +37,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 type options struct {
@@ -53,6 +55,9 @@ type options struct {
 	timeout       time.Duration
 	verbose       bool
 	runID         string
+	saslMechanism string
+	saslUser      string
+	saslPass      string
 }
 
 type result map[string]any
@@ -174,6 +179,9 @@ func parseArgs(args []string) (*options, error) {
 	secs := fs.Float64("timeout", 60, "overall scenario deadline in seconds")
 	ms := fs.Int64("timeout-ms", 0, "overall scenario deadline in milliseconds (overrides --timeout)")
 	fs.BoolVar(&o.verbose, "verbose", false, "client debug logging to stderr")
+	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_PLAINTEXT); empty: no SASL")
+	fs.StringVar(&o.saslUser, "sasl-username", "", "SASL user")
+	fs.StringVar(&o.saslPass, "sasl-password", "", "SASL password")
 	// The scenario is the one positional argument (normally first; flags may come on either side).
 	var positional []string
 	for {
@@ -200,6 +208,11 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if o.records <= 0 {
 		return nil, errors.New("--records must be positive")
+	}
+	switch o.saslMechanism {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		return nil, fmt.Errorf("--sasl-mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not %q", o.saslMechanism)
 	}
 	if o.protocol != "classic" && o.protocol != "consumer" {
 		return nil, fmt.Errorf("--protocol must be classic or consumer, not %q", o.protocol)
@@ -246,6 +259,15 @@ func (o *options) client(extra ...kgo.Opt) (*kgo.Client, error) {
 		kgo.RetryTimeout(20 * time.Second),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.WithHooks(dialed),
+	}
+	// SASL_PLAINTEXT (KIP-43, KIP-84, KIP-152).
+	switch o.saslMechanism {
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: o.saslUser, Pass: o.saslPass}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: o.saslUser, Pass: o.saslPass}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: o.saslUser, Pass: o.saslPass}.AsSha512Mechanism()))
 	}
 	return kgo.NewClient(append(opts, extra...)...)
 }

@@ -57,6 +57,13 @@ import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Metric;
 import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.Node;
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourceType;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.errors.TopicExistsException;
@@ -150,6 +157,17 @@ public final class Scenario {
         Properties p = new Properties();
         p.put("bootstrap.servers", bootstrap());
         p.put("client.id", opt("client-id-prefix", "sluice-it-") + scenario + "-" + role + "-" + runId);
+        String mechanism = opt("sasl-mechanism", "");
+        if (!mechanism.isEmpty()) {
+            // SASL_PLAINTEXT with PLAIN or SCRAM-SHA-256/512 (KIP-43, KIP-84, KIP-152).
+            String module = mechanism.equals("PLAIN")
+                    ? "org.apache.kafka.common.security.plain.PlainLoginModule"
+                    : "org.apache.kafka.common.security.scram.ScramLoginModule";
+            p.put("security.protocol", "SASL_PLAINTEXT");
+            p.put("sasl.mechanism", mechanism);
+            p.put("sasl.jaas.config", module + " required username=\"" + opt("sasl-username", "")
+                    + "\" password=\"" + opt("sasl-password", "") + "\";");
+        }
         return p;
     }
 
@@ -1759,6 +1777,79 @@ public final class Scenario {
                 n, listed.size(), viaSluice, viaBroker, jsonString(hiddenError));
     }
 
+    /**
+     * Harness probe (run against the brokers directly, as the super user): allows --principal
+     * every operation on topics starting with --topic (a PREFIXED ALLOW ACL); the broker's
+     * authorizer then denies those topics to every other principal.
+     */
+    String aclGrant() throws Exception {
+        String prefix = topic();
+        String principal = opt("principal", "");
+        check(principal.startsWith("User:"), "--principal User:NAME is required");
+        AclBinding binding = new AclBinding(
+                new ResourcePattern(ResourceType.TOPIC, prefix, PatternType.PREFIXED),
+                new AccessControlEntry(principal, "*", AclOperation.ALL, AclPermissionType.ALLOW));
+        try (Admin admin = admin()) {
+            admin.createAcls(List.of(binding)).all().get(remainingMs(), TimeUnit.MILLISECONDS);
+            // Wait until the ACL is visible (it is applied through the metadata log).
+            while (admin.describeAcls(binding.toFilter()).values().get(remainingMs(), TimeUnit.MILLISECONDS).isEmpty()) {
+                Thread.sleep(100);
+            }
+        }
+        return String.format("\"principal\":%s,\"prefix\":%s", jsonString(principal), jsonString(prefix));
+    }
+
+    /**
+     * Tries to produce to and consume from --topic (which must not be created here) and reports
+     * how each failed: `produce_error` and `consume_error` (exception class names, "none" when
+     * it worked) and `consumed` (records read). Fails only on an unexpected success: --expect
+     * names the exception class both must fail with, or "any" (any failure, none consumed).
+     */
+    String accessDenied() throws Exception {
+        String topic = topic();
+        String expect = opt("expect", "any");
+        long waitMs = longOpt("wait-ms", 8000);
+        String produceError = "none";
+        Properties extra = props(
+                ProducerConfig.MAX_BLOCK_MS_CONFIG, Long.toString(waitMs),
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, Long.toString(waitMs),
+                ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, Long.toString(waitMs),
+                ProducerConfig.LINGER_MS_CONFIG, "0");
+        phase("producing to " + topic);
+        try (KafkaProducer<String, String> p = producer("producer", extra)) {
+            p.send(new ProducerRecord<>(topic, 0, "k", "v")).get(waitMs + 5000, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            produceError = e.getCause().getClass().getSimpleName();
+        } catch (org.apache.kafka.common.KafkaException | java.util.concurrent.TimeoutException e) {
+            produceError = e.getClass().getSimpleName();
+        }
+        phase("consuming from " + topic);
+        String consumeError = "none";
+        int consumed = 0;
+        try (KafkaConsumer<String, String> c = consumer("consumer", null,
+                props(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, Long.toString(waitMs),
+                        ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, Long.toString(waitMs)))) {
+            TopicPartition tp = new TopicPartition(topic, 0);
+            c.assign(List.of(tp));
+            c.seekToBeginning(List.of(tp));
+            long until = System.currentTimeMillis() + waitMs;
+            while (System.currentTimeMillis() < until) {
+                consumed += c.poll(Duration.ofMillis(250)).count();
+            }
+        } catch (org.apache.kafka.common.KafkaException e) {
+            consumeError = e.getClass().getSimpleName();
+        }
+        String result = String.format("\"produce_error\":%s,\"consume_error\":%s,\"consumed\":%d",
+                jsonString(produceError), jsonString(consumeError), consumed);
+        check(consumed == 0, "consumed %d record(s) of %s: %s", consumed, topic, result);
+        check(!produceError.equals("none"), "produced to %s: %s", topic, result);
+        if (!expect.equals("any")) {
+            check(produceError.equals(expect) && consumeError.equals(expect),
+                    "expected both to fail with %s: %s", expect, result);
+        }
+        return result;
+    }
+
     // ----------------------------------------------------------------------------------------------
 
     String run() throws Exception {
@@ -1802,6 +1893,10 @@ public final class Scenario {
                 return alterConfigExpect();
             case "delete-records-expect":
                 return deleteRecordsExpect();
+            case "acl-grant":
+                return aclGrant();
+            case "access-denied":
+                return accessDenied();
             default:
                 throw new Fail("unknown scenario " + scenario);
         }

@@ -111,8 +111,16 @@ class Ctx:
             "stats_cb": self._stats,
             "error_cb": self._error,
         }
+        if self.args.sasl_mechanism:
+            # SASL_PLAINTEXT with PLAIN or SCRAM-SHA-256/512 (KIP-43, KIP-84, KIP-152).
+            conf.update({
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": self.args.sasl_mechanism,
+                "sasl.username": self.args.sasl_username,
+                "sasl.password": self.args.sasl_password,
+            })
         if self.args.verbose:
-            conf["debug"] = "broker,protocol,cgrp,topic,eos"
+            conf["debug"] = "broker,protocol,cgrp,topic,eos,security"
         conf.update(extra)
         return conf
 
@@ -1319,6 +1327,9 @@ def main():
     p.add_argument("--legacy", action="store_true", help="alter-config-expect: legacy AlterConfigs")
     p.add_argument("--timeout", type=float, default=60.0, help="overall scenario deadline, seconds")
     p.add_argument("--timeout-ms", type=int, default=0, help="deadline in milliseconds (overrides --timeout)")
+    p.add_argument("--sasl-mechanism", default="", help="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_PLAINTEXT); empty: no SASL")
+    p.add_argument("--sasl-username", default="")
+    p.add_argument("--sasl-password", default="")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     if args.records <= 0:
