@@ -11,8 +11,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use std::time::Duration;
-
 use futures_lite::future::or;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use glommio::net::TcpStream;
@@ -148,8 +146,11 @@ pub enum ReadOutcome {
 }
 
 /// Reads once from `r`, appending to `buf`. `want` is how many more bytes the current frame
-/// needs (the read offers at least that much room, and all the room the buffer has). The read gives way to `interrupt` completing (then [`ReadOutcome::Stopped`]) and to
-/// `timeout`; either way `buf` keeps exactly the bytes received.
+/// needs: the read offers room for it, but never more than the bytes already buffered (and at
+/// least [`READ_CHUNK_MIN`]), so memory follows the bytes that arrive, not a size a peer declares.
+/// The read gives way to `interrupt` completing (then [`ReadOutcome::Stopped`]) and to `timeout`
+/// completing (then [`ReadOutcome::TimedOut`]; a deadline, or an idle timer that starts when the
+/// caller's condition holds); either way `buf` keeps exactly the bytes received.
 ///
 /// Cancel-safe: if the returned future is dropped while pending, `buf` is left as it was.
 pub async fn read_into(
@@ -157,20 +158,17 @@ pub async fn read_into(
     buf: &mut ReadBuf,
     want: usize,
     interrupt: impl Future<Output = ()>,
-    timeout: Option<Duration>,
+    timeout: impl Future<Output = ()>,
 ) -> io::Result<ReadOutcome> {
     let res = {
-        let dst = buf.room(want.max(READ_CHUNK_MIN));
+        let dst = buf.room(want.min(buf.len()).max(READ_CHUNK_MIN));
         let read = async { Some(r.read(dst).await) };
         let stopped = async {
             interrupt.await;
             None
         };
         let timed_out = async {
-            match timeout {
-                Some(d) => glommio::timer::sleep(d).await,
-                None => std::future::pending::<()>().await,
-            }
+            timeout.await;
             Some(Err(io::Error::from(io::ErrorKind::TimedOut)))
         };
         or(read, or(stopped, timed_out)).await
@@ -198,6 +196,7 @@ pub fn raw_fd(h: &Half) -> std::os::fd::RawFd {
 mod tests {
     use super::*;
     use futures_lite::AsyncWriteExt;
+    use std::time::Duration;
 
     #[test]
     fn read_into_is_cancel_safe_and_keeps_only_received_bytes() {
@@ -212,7 +211,7 @@ mod tests {
             buf.end = 2;
 
             // Interrupted before any byte: Stopped, buffer unchanged.
-            let out = read_into(&mut r, &mut buf, 10, async {}, None)
+            let out = read_into(&mut r, &mut buf, 10, async {}, std::future::pending())
                 .await
                 .expect("read");
             assert_eq!(out, ReadOutcome::Stopped);
@@ -220,7 +219,18 @@ mod tests {
 
             // Dropped mid-read (timeout future wins in an outer select): buffer unchanged.
             let raced = or(
-                async { Some(read_into(&mut r, &mut buf, 10, std::future::pending(), None).await) },
+                async {
+                    Some(
+                        read_into(
+                            &mut r,
+                            &mut buf,
+                            10,
+                            std::future::pending(),
+                            std::future::pending(),
+                        )
+                        .await,
+                    )
+                },
                 async {
                     glommio::timer::sleep(Duration::from_millis(20)).await;
                     None
@@ -236,7 +246,7 @@ mod tests {
                 &mut buf,
                 10,
                 std::future::pending(),
-                Some(Duration::from_millis(10)),
+                glommio::timer::sleep(Duration::from_millis(10)),
             )
             .await
             .expect("read");
@@ -245,19 +255,106 @@ mod tests {
 
             // Data appended exactly.
             server.write_all(b"xyz").await.expect("write");
-            let out = read_into(&mut r, &mut buf, 10, std::future::pending(), None)
-                .await
-                .expect("read");
+            let out = read_into(
+                &mut r,
+                &mut buf,
+                10,
+                std::future::pending(),
+                std::future::pending(),
+            )
+            .await
+            .expect("read");
             assert_eq!(out, ReadOutcome::Data(3));
             assert_eq!(&buf[..], b"abxyz");
 
             // Peer closes: Eof.
             drop(server);
-            let out = read_into(&mut r, &mut buf, 10, std::future::pending(), None)
-                .await
-                .expect("read");
+            let out = read_into(
+                &mut r,
+                &mut buf,
+                10,
+                std::future::pending(),
+                std::future::pending(),
+            )
+            .await
+            .expect("read");
             assert_eq!(out, ReadOutcome::Eof);
             assert_eq!(&buf[..], b"abxyz");
+        });
+    }
+
+    /// Issue 11, defect 5: a size prefix alone declaring a huge frame must not make the buffer
+    /// grow to that size; room follows the bytes that arrived (at most doubling what is held).
+    #[test]
+    fn a_declared_size_does_not_allocate_the_frame() {
+        glommio::LocalExecutor::default().run(async {
+            let listener = glommio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let client = TcpStream::connect(addr).await.expect("connect");
+            let mut server = listener.accept().await.expect("accept");
+            let (mut r, _w) = split(client);
+            let mut buf = ReadBuf::new();
+            let declared: usize = 100 << 20;
+            server
+                .write_all(&(declared as i32).to_be_bytes())
+                .await
+                .expect("write");
+            let mut got = 0;
+            while got < 4 {
+                match read_into(
+                    &mut r,
+                    &mut buf,
+                    4,
+                    std::future::pending(),
+                    std::future::pending(),
+                )
+                .await
+                .expect("read")
+                {
+                    ReadOutcome::Data(n) => got += n,
+                    other => panic!("{other:?}"),
+                }
+            }
+            // The frame needs 100 MiB more; nothing more has arrived.
+            let out = read_into(
+                &mut r,
+                &mut buf,
+                declared,
+                std::future::pending(),
+                glommio::timer::sleep(Duration::from_millis(20)),
+            )
+            .await
+            .expect("read");
+            assert_eq!(out, ReadOutcome::TimedOut);
+            assert!(
+                buf.data.len() <= 2 * READ_CHUNK_MIN,
+                "{} bytes allocated for 4 received",
+                buf.data.len()
+            );
+            // As bytes arrive, room grows with them: 1 MiB sent, at most about twice held.
+            let chunk = vec![7u8; 1 << 20];
+            let writer = glommio::spawn_local(async move {
+                server.write_all(&chunk).await.expect("write");
+                server
+            });
+            while buf.len() < 4 + (1 << 20) {
+                read_into(
+                    &mut r,
+                    &mut buf,
+                    declared,
+                    std::future::pending(),
+                    std::future::pending(),
+                )
+                .await
+                .expect("read");
+            }
+            let _server = writer.await;
+            assert!(
+                buf.data.len() <= 2 * buf.len() + READ_CHUNK_MIN,
+                "{} bytes allocated for {} received",
+                buf.data.len(),
+                buf.len()
+            );
         });
     }
 

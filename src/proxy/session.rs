@@ -265,7 +265,9 @@ async fn serve(
     let mut cbuf = ReadBuf::new();
 
     // 1. Wait for the first complete request before touching any broker: a client that
-    //    connects and sends nothing costs no upstream connection.
+    //    connects and sends nothing costs no upstream connection. The timeout is a deadline
+    //    from accept: a client trickling bytes does not restart it.
+    let first_request_deadline = Instant::now() + cfg.first_request_timeout;
     loop {
         if frame_len(&cbuf, cfg.max_frame_bytes)
             .map_err(SessionError::ClientFrame)?
@@ -279,7 +281,7 @@ async fn serve(
             &mut cbuf,
             want,
             shard.shutdown.wait(),
-            Some(cfg.first_request_timeout),
+            glommio::timer::sleep(first_request_deadline.saturating_duration_since(Instant::now())),
         )
         .await
         .map_err(SessionError::ClientIo)?
@@ -532,7 +534,13 @@ async fn request_pump(
             }
         }
 
-        let idle = queue.is_empty().then_some(cfg.client_idle_timeout);
+        // Idle: nothing in flight and nothing read for the timeout. Requests still in flight
+        // are answered while this read waits (only this pump adds to the queue), so the timer
+        // starts when the queue empties.
+        let idle = async {
+            queue.wait_empty().await;
+            glommio::timer::sleep(cfg.client_idle_timeout).await;
+        };
         match pio::read_into(
             client_r,
             cbuf,
@@ -674,9 +682,10 @@ async fn response_pump(
         if queue.is_empty() {
             // Idle: keep watching the broker, so that its close reaches the client at once (as
             // it would without a gateway), not with the client's next request.
-            let outcome = pio::read_into(up_r, ubuf, 4, queue.wait_nonempty(), None)
-                .await
-                .map_err(SessionError::UpstreamIo)?;
+            let outcome =
+                pio::read_into(up_r, ubuf, 4, queue.wait_nonempty(), std::future::pending())
+                    .await
+                    .map_err(SessionError::UpstreamIo)?;
             match outcome {
                 ReadOutcome::Eof => return Err(SessionError::UpstreamClosed(0)),
                 ReadOutcome::Data(_) if queue.is_empty() => {
@@ -855,9 +864,15 @@ async fn response_pump(
         if queue.is_empty() {
             continue;
         }
-        match pio::read_into(up_r, ubuf, bytes_wanted(ubuf), std::future::pending(), None)
-            .await
-            .map_err(SessionError::UpstreamIo)?
+        match pio::read_into(
+            up_r,
+            ubuf,
+            bytes_wanted(ubuf),
+            std::future::pending(),
+            std::future::pending(),
+        )
+        .await
+        .map_err(SessionError::UpstreamIo)?
         {
             ReadOutcome::Data(n) => {
                 read_at = Instant::now();

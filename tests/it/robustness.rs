@@ -314,3 +314,81 @@ fn a_port_held_by_another_reuseport_socket_stops_start_up() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 11, defects 2 and 7: `limits.first_request_timeout_ms` is a deadline from accept that a
+/// client trickling bytes does not restart, and `limits.client_idle_timeout_ms` fires once
+/// nothing is in flight and nothing was read for that long (before the fix, the first never
+/// fired for a trickling client, the second never after a request had been forwarded).
+#[test]
+fn slow_and_idle_clients_are_closed_on_time() {
+    const TIMEOUT_MS: u64 = 1500;
+    let cluster = shared();
+    let extra = format!(
+        "[limits]\nfirst_request_timeout_ms = {TIMEOUT_MS}\nclient_idle_timeout_ms = {TIMEOUT_MS}\n"
+    );
+    let mut sluice = Sluice::start_with(&cluster, 1, &extra);
+    let addr = sluice.bootstrap();
+    let timeout = Duration::from_millis(TIMEOUT_MS);
+    // Generous against a loaded CI machine, far below "never".
+    let late = timeout + Duration::from_secs(3);
+
+    // A client trickling one byte every 100 ms of a frame that declares 1000 bytes.
+    let started = Instant::now();
+    let mut c = connect(&addr);
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut writer = c.try_clone().expect("clone");
+    let trickle = std::thread::spawn(move || {
+        let mut frame = 1000i32.to_be_bytes().to_vec();
+        frame.extend_from_slice(&request(18, 0, 1, &[])[4..]);
+        frame.resize(1004, 0);
+        for b in frame {
+            if writer.write_all(&[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    assert!(
+        closed_without_reply(&mut c),
+        "a trickling client was not closed within 10 s"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= timeout - Duration::from_millis(100) && waited < late,
+        "a trickling client was closed after {waited:?} (first_request_timeout_ms = {TIMEOUT_MS})"
+    );
+    drop(c);
+    let _ = trickle.join();
+    wait_log(&sluice, &["no complete request within"]);
+
+    // A client idle after one answered request.
+    let mut c = connect(&addr);
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    api_versions_ok(&mut c, 1);
+    let answered = Instant::now();
+    assert!(
+        closed_without_reply(&mut c),
+        "an idle client was not closed within 10 s"
+    );
+    let waited = answered.elapsed();
+    assert!(
+        waited >= timeout - Duration::from_millis(100) && waited < late,
+        "an idle client was closed {waited:?} after its last answer (client_idle_timeout_ms = {TIMEOUT_MS})"
+    );
+    wait_log(&sluice, &["idle for"]);
+
+    // A client that keeps asking, each request before the timeout, is never idle.
+    let mut c = connect(&addr);
+    for corr in 0..4 {
+        api_versions_ok(&mut c, corr);
+        std::thread::sleep(timeout / 2);
+    }
+    api_versions_ok(&mut c, 99);
+    assert!(
+        sluice.is_running(),
+        "Sluice exited:\n{}",
+        sluice.log_tail(40)
+    );
+}
