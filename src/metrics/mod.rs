@@ -7,6 +7,7 @@
 //! api version (0..=30, larger share `other`), shard index, node id, side and a fixed reason
 //! vocabulary. No per-topic or per-client label.
 
+pub mod log_budget;
 mod render;
 
 use std::cell::{Cell, RefCell};

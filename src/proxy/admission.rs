@@ -9,11 +9,11 @@
 //! reason, and logged at warn at most once a second per shard (with how many were refused
 //! since), at debug otherwise.
 
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::metrics::log_budget::LogBudget;
 use crate::metrics::Refusal;
 use crate::policy::Identity;
 use crate::proxy::shard::Shard;
@@ -95,39 +95,30 @@ pub fn admit(shard: &Rc<Shard>, peer: Option<SocketAddr>) -> Result<Admitted, (R
     Ok(admitted)
 }
 
-/// Rate-limits the log of refusals on one shard: one warn line a second at most.
+/// Rate-limits the log of refusals on one shard: a few warn lines a second per reason at most
+/// ([`LogBudget`]), the number suppressed reported on the next.
 #[derive(Debug, Default)]
 pub struct RefusalLog {
-    last_warn: Cell<Option<Instant>>,
-    suppressed: Cell<u64>,
+    budget: LogBudget,
 }
 
 impl RefusalLog {
-    /// Logs one refusal.
+    /// Logs one refusal: at warn within the budget of its reason, else at debug.
     pub fn log(&self, shard: usize, peer: Option<SocketAddr>, why: Refusal, detail: &str) {
-        let now = Instant::now();
-        let due = self
-            .last_warn
-            .get()
-            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
-        if due {
-            let suppressed = self.suppressed.replace(0);
-            self.last_warn.set(Some(now));
-            tracing::warn!(
+        match self.budget.admit(("refused", why.label()), Instant::now()) {
+            Some(suppressed) => tracing::warn!(
                 shard,
                 ?peer,
                 reason = why.label(),
                 suppressed,
                 "connection refused: {detail}"
-            );
-        } else {
-            self.suppressed.set(self.suppressed.get() + 1);
-            tracing::debug!(
+            ),
+            None => tracing::debug!(
                 shard,
                 ?peer,
                 reason = why.label(),
                 "connection refused: {detail}"
-            );
+            ),
         }
     }
 }

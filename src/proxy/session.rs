@@ -237,16 +237,26 @@ pub async fn run(
         Err(e) => {
             shard.metrics.error(e.side(), e.kind());
             // Clients vanishing and brokers closing idle connections are routine; the rest is
-            // worth an operator's look.
-            match e {
-                SessionError::ClientIo(_) | SessionError::ClientClosedInFlight(_) => {
+            // worth an operator's look, within a log budget per side and reason (a hostile
+            // client can repeat any of them at will; the metric above counts every one).
+            let quiet = matches!(
+                e,
+                SessionError::ClientIo(_) | SessionError::ClientClosedInFlight(_)
+            );
+            let suppressed = if quiet {
+                None
+            } else {
+                shard.log_budget.admit((e.side(), e.kind()), Instant::now())
+            };
+            match suppressed {
+                None => {
                     tracing::debug!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed")
                 }
-                SessionError::UpstreamClosed(0) => {
-                    tracing::info!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed")
+                Some(suppressed) if matches!(e, SessionError::UpstreamClosed(0)) => {
+                    tracing::info!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, suppressed, "connection closed")
                 }
-                _ => {
-                    tracing::warn!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, "connection closed")
+                Some(suppressed) => {
+                    tracing::warn!(shard = shard.id, conn_id, ?peer, ?target, side = e.side(), retriable = e.retriable(), reason = %e, suppressed, "connection closed")
                 }
             }
         }

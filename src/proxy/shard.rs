@@ -12,6 +12,7 @@ use std::rc::{Rc, Weak};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::metrics::log_budget::LogBudget;
 use crate::metrics::{ShardMetrics, ShardSnapshot, UpstreamSnapshot};
 use crate::protocol::rewrite::AddressMap;
 use crate::proxy::admission::RefusalLog;
@@ -89,6 +90,8 @@ pub struct Shard {
     pub conns: ConnTable,
     /// Rate-limits the log of refused connections.
     pub refusals: RefusalLog,
+    /// Rate-limits the log of sessions that ended on an error, per side and reason.
+    pub log_budget: LogBudget,
     bootstrap_listener: RefCell<Option<ListenerState>>,
     node_listeners: RefCell<BTreeMap<i32, ListenerState>>,
     connections: RefCell<BTreeMap<u64, ConnInfo>>,
@@ -150,6 +153,7 @@ impl Shard {
             client_id_warned: RefCell::new(BTreeMap::new()),
             conns: ConnTable::new(id, shards),
             refusals: RefusalLog::default(),
+            log_budget: LogBudget::default(),
             bootstrap_listener: RefCell::new(None),
             node_listeners: RefCell::new(BTreeMap::new()),
             connections: RefCell::new(BTreeMap::new()),

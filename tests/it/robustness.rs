@@ -392,3 +392,57 @@ fn slow_and_idle_clients_are_closed_on_time() {
         sluice.log_tail(40)
     );
 }
+
+/// Issue 11, defect 9: a flood of hostile connections is counted one by one in the metrics but
+/// logged a few lines a second per reason, the next line saying how many were suppressed (before
+/// the fix: one warn line each).
+#[test]
+fn a_flood_of_bad_frames_logs_a_handful() {
+    const N: usize = 300;
+    let cluster = shared();
+    let mut sluice = Sluice::start_with(&cluster, 1, "");
+    let addr = sluice.bootstrap();
+    let started = Instant::now();
+    for _ in 0..N {
+        let mut c = connect(&addr);
+        c.write_all(&(-5i32).to_be_bytes()).expect("write");
+        assert!(closed_without_reply(&mut c));
+    }
+    let secs = started.elapsed().as_secs() + 1;
+    let errors = sluice.metrics().sum(
+        "sluice_connection_errors_total",
+        &[("side", "downstream"), ("reason", "client_frame")],
+    );
+    assert_eq!(errors, N as f64, "every bad frame is counted");
+    // One more after the window, to carry the suppressed count.
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut c = connect(&addr);
+    c.write_all(&(-5i32).to_be_bytes()).expect("write");
+    assert!(closed_without_reply(&mut c));
+    wait_log(&sluice, &["bad frame from client", "suppressed="]);
+    let text = std::fs::read_to_string(sluice.log_path()).unwrap_or_default();
+    let lines = text
+        .lines()
+        .filter(|l| l.contains("bad frame from client"))
+        .count() as u64;
+    assert!(
+        lines <= 5 * (secs + 2),
+        "{N} bad frames in {secs} s wrote {lines} log lines"
+    );
+    let suppressed: u64 = text
+        .lines()
+        .filter(|l| l.contains("bad frame from client"))
+        .filter_map(|l| l.split("suppressed=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(
+        suppressed + lines,
+        N as u64 + 1,
+        "logged plus suppressed must account for every bad frame"
+    );
+    assert!(
+        sluice.is_running(),
+        "Sluice exited:\n{}",
+        sluice.log_tail(40)
+    );
+}
