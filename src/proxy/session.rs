@@ -36,7 +36,7 @@ use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
 use crate::quota::Kind;
 use crate::upstream::connect::ConnectError;
-use crate::upstream::reuse::Usage;
+use crate::upstream::reuse::{Credential, Usage};
 
 const API_KEY_PRODUCE: i16 = 0;
 const API_KEY_FETCH: i16 = 1;
@@ -351,9 +351,9 @@ async fn serve(
     if let (RequestEnd::ClientClosed, true) = (&end, ubuf.is_empty() && queue.is_empty()) {
         if !shard.shutdown.is_set() {
             match usage.poolable() {
-                Ok(()) => {
+                Ok(proof) => {
                     if let Some(stream) = pio::unsplit(up_r, up_w) {
-                        shard.pool.put(&upstream_addr, stream);
+                        shard.pool.put(proof, &upstream_addr, stream);
                     }
                 }
                 Err(why) => {
@@ -368,6 +368,9 @@ async fn serve(
     Ok(())
 }
 
+/// The upstream connection of a new session: a pooled one if a live one is idle, else a new one.
+/// The client has not authenticated yet (its first request is not even forwarded), so only
+/// connections that carry no credential are candidates.
 async fn connect_upstream(
     shard: &Rc<Shard>,
     target: Target,
@@ -376,7 +379,7 @@ async fn connect_upstream(
         Target::Bootstrap => {
             let candidates = shard.any_broker_candidates();
             for a in &candidates {
-                if let Some(s) = shard.pool.take(a) {
+                if let Some(s) = shard.pool.take(&Credential::Unauthenticated, a) {
                     return Ok((s, a.clone()));
                 }
             }
@@ -393,7 +396,7 @@ async fn connect_upstream(
                 addr = shard.topology.borrow().get(node_id).map(str::to_string);
             }
             let addr = addr.ok_or(SessionError::UnknownNode(node_id))?;
-            if let Some(s) = shard.pool.take(&addr) {
+            if let Some(s) = shard.pool.take(&Credential::Unauthenticated, &addr) {
                 return Ok((s, addr));
             }
             let s = shard

@@ -13,6 +13,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use crate::protocol::rewrite;
 use crate::proxy::shard::Shard;
+use crate::upstream::reuse::Usage;
 
 /// Metadata version used for discovery (flexible, supported by Kafka 2.8+ and 4.x).
 const METADATA_VERSION: i16 = 12;
@@ -88,7 +89,13 @@ pub async fn discover(shard: &Rc<Shard>) -> Result<usize, DiscoveryError> {
     rewrite::rewrite_response(ApiKey::Metadata as i16, METADATA_VERSION, payload, &mut map)
         .map_err(|e| DiscoveryError::Response(e.to_string()))?;
     let n = map.finish();
-    shard.pool.put(&addr, stream);
+    // The connection carried one Metadata request, answered without authentication.
+    let usage = Usage::default();
+    usage.request(ApiKey::Metadata as i16);
+    usage.answered(ApiKey::Metadata as i16);
+    if let Ok(proof) = usage.poolable() {
+        shard.pool.put(proof, &addr, stream);
+    }
     Ok(n)
 }
 

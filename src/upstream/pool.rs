@@ -1,5 +1,6 @@
-//! Per-shard pool of idle upstream connections, by upstream address. See the module docs of
-//! [`crate::upstream`] for when a connection is returned and reused.
+//! Per-shard pool of idle upstream connections, keyed by credential and upstream address. See the
+//! module docs of [`crate::upstream`] for when a connection is returned and reused: only with a
+//! [`Poolable`] proof, made by [`crate::upstream::reuse::Usage`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -7,11 +8,16 @@ use std::time::{Duration, Instant};
 
 use glommio::net::TcpStream;
 
+use crate::upstream::reuse::{Credential, Poolable};
+
+/// A pool key: the credential a connection carries and the broker address.
+type Key = (Credential, String);
+
 /// Idle upstream connections of one shard.
 pub struct Pool {
     max_idle_per_broker: Cell<usize>,
     idle_timeout: Cell<Duration>,
-    idle: RefCell<HashMap<String, Vec<(TcpStream, Instant)>>>,
+    idle: RefCell<HashMap<Key, Vec<(TcpStream, Instant)>>>,
     reuses: RefCell<HashMap<String, u64>>,
 }
 
@@ -37,29 +43,26 @@ impl Pool {
         self.idle_timeout.get()
     }
 
-    /// Per address: idle connections now and reuses since start.
+    /// Per address (all credentials): idle connections now and reuses since start.
     pub fn stats(&self) -> Vec<(String, u64, u64)> {
-        let idle = self.idle.borrow();
-        let reuses = self.reuses.borrow();
-        let mut addrs: Vec<&String> = idle.keys().chain(reuses.keys()).collect();
-        addrs.sort();
-        addrs.dedup();
-        addrs
+        let mut by_addr: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for ((_, addr), list) in self.idle.borrow().iter() {
+            by_addr.entry(addr.clone()).or_default().0 += list.len() as u64;
+        }
+        for (addr, n) in self.reuses.borrow().iter() {
+            by_addr.entry(addr.clone()).or_default().1 += n;
+        }
+        by_addr
             .into_iter()
-            .map(|a| {
-                (
-                    a.clone(),
-                    idle.get(a).map_or(0, |l| l.len() as u64),
-                    reuses.get(a).copied().unwrap_or(0),
-                )
-            })
+            .map(|(a, (idle, reuses))| (a, idle, reuses))
             .collect()
     }
 
-    /// Takes a live idle connection to `addr`, newest first; stale or dead ones are closed.
-    pub fn take(&self, addr: &str) -> Option<TcpStream> {
+    /// Takes a live idle connection to `addr` that carries `credential`, newest first; stale or
+    /// dead ones are closed.
+    pub fn take(&self, credential: &Credential, addr: &str) -> Option<TcpStream> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(addr)?;
+        let list = idle.get_mut(&(credential.clone(), addr.to_string()))?;
         while let Some((s, since)) = list.pop() {
             if since.elapsed() < self.idle_timeout.get() && is_idle_and_open(&s) {
                 *self
@@ -73,14 +76,17 @@ impl Pool {
         None
     }
 
-    /// Returns a clean connection (nothing in flight, nothing unread) to the pool of `addr`.
-    pub fn put(&self, addr: &str, stream: TcpStream) {
+    /// Returns a clean connection (nothing in flight, nothing unread) to the pool of `addr`, under
+    /// the credential `proof` names.
+    pub fn put(&self, proof: Poolable, addr: &str, stream: TcpStream) {
         let (max, timeout) = (self.max_idle_per_broker.get(), self.idle_timeout.get());
         if max == 0 {
             return;
         }
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(addr.to_string()).or_default();
+        let list = idle
+            .entry((proof.credential().clone(), addr.to_string()))
+            .or_default();
         list.retain(|(_, since)| since.elapsed() < timeout);
         if list.len() < max {
             list.push((stream, Instant::now()));
@@ -113,7 +119,16 @@ fn is_idle_and_open(s: &TcpStream) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::reuse::Usage;
     use futures_lite::AsyncWriteExt;
+
+    /// A proof as a session makes it: a Metadata request answered, no SASL.
+    fn proof() -> Poolable {
+        let u = Usage::default();
+        u.request(3);
+        u.answered(3);
+        u.poolable().expect("poolable")
+    }
 
     #[test]
     fn pool_keeps_live_connections_and_drops_closed_ones() {
@@ -123,23 +138,29 @@ mod tests {
             let pool = Pool::new(2, Duration::from_secs(60));
             let c1 = TcpStream::connect(addr.as_str()).await.expect("connect");
             let s1 = listener.accept().await.expect("accept");
-            pool.put(&addr, c1);
-            assert!(pool.take(&addr).is_some(), "live connection reused");
+            pool.put(proof(), &addr, c1);
+            assert!(
+                pool.take(&Credential::Unauthenticated, &addr).is_some(),
+                "live connection reused"
+            );
 
             let c2 = TcpStream::connect(addr.as_str()).await.expect("connect");
             let s2 = listener.accept().await.expect("accept");
             drop(s2); // broker closes it
-            pool.put(&addr, c2);
+            pool.put(proof(), &addr, c2);
             glommio::timer::sleep(Duration::from_millis(20)).await;
-            assert!(pool.take(&addr).is_none(), "closed connection not reused");
+            assert!(
+                pool.take(&Credential::Unauthenticated, &addr).is_none(),
+                "closed connection not reused"
+            );
 
             let c3 = TcpStream::connect(addr.as_str()).await.expect("connect");
             let mut s3 = listener.accept().await.expect("accept");
             s3.write_all(b"x").await.expect("write");
-            pool.put(&addr, c3);
+            pool.put(proof(), &addr, c3);
             glommio::timer::sleep(Duration::from_millis(20)).await;
             assert!(
-                pool.take(&addr).is_none(),
+                pool.take(&Credential::Unauthenticated, &addr).is_none(),
                 "connection with unread bytes not reused"
             );
             drop(s1);
@@ -154,10 +175,10 @@ mod tests {
             let pool = Pool::new(2, Duration::from_millis(10));
             let c1 = TcpStream::connect(addr.as_str()).await.expect("connect");
             let _s1 = listener.accept().await.expect("accept");
-            pool.put(&addr, c1);
+            pool.put(proof(), &addr, c1);
             glommio::timer::sleep(Duration::from_millis(30)).await;
             assert_eq!(pool.sweep(), 0);
-            assert!(pool.take(&addr).is_none());
+            assert!(pool.take(&Credential::Unauthenticated, &addr).is_none());
         });
     }
 }

@@ -23,6 +23,36 @@ use std::cell::Cell;
 
 pub use crate::metrics::NotPooled;
 
+/// Whom an upstream connection speaks for: with the broker address, the key of the pool
+/// ([`crate::upstream::pool::Pool`]). A pooled connection is only ever found under the credential
+/// it carries.
+///
+/// Sluice authenticates no upstream connection itself yet, so the one credential is
+/// [`Credential::Unauthenticated`]: a client's session attaches to its upstream connection before
+/// the client authenticates, and a connection on which a client authenticated is never pooled.
+/// Auth mediation (Sluice's own service account or per-principal credentials) adds variants.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Credential {
+    /// No SASL exchange ran on the connection, and the broker answered a request on it.
+    Unauthenticated,
+}
+
+/// Proof that a connection may serve another client, under [`Poolable::credential`]. Only
+/// [`Usage::poolable`] makes one, and [`crate::upstream::pool::Pool::put`] takes nothing else:
+/// a connection reaches the pool only through the rule of this module.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Poolable {
+    credential: Credential,
+}
+
+impl Poolable {
+    /// The credential the connection carries.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+}
+
 const API_KEY_SASL_HANDSHAKE: i16 = 17;
 const API_KEY_API_VERSIONS: i16 = 18;
 const API_KEY_SASL_AUTHENTICATE: i16 = 36;
@@ -52,17 +82,20 @@ impl Usage {
         }
     }
 
-    /// Whether the connection may go back to the pool once its client has ended cleanly.
+    /// Whether the connection may go back to the pool once its client has ended cleanly, and
+    /// under which credential.
     ///
     /// # Errors
     /// [`NotPooled`] says why it must be closed instead.
-    pub fn poolable(&self) -> Result<(), NotPooled> {
+    pub fn poolable(&self) -> Result<Poolable, NotPooled> {
         if self.sasl.get() {
             Err(NotPooled::Sasl)
         } else if !self.answered_unauthenticated.get() {
             Err(NotPooled::Unverified)
         } else {
-            Ok(())
+            Ok(Poolable {
+                credential: Credential::Unauthenticated,
+            })
         }
     }
 }
@@ -78,7 +111,10 @@ mod tests {
         u.answered(18);
         u.request(3);
         u.answered(3);
-        assert_eq!(u.poolable(), Ok(()));
+        assert_eq!(
+            u.poolable().map(|p| p.credential().clone()),
+            Ok(Credential::Unauthenticated)
+        );
     }
 
     #[test]
