@@ -147,7 +147,7 @@ pub enum ReadOutcome {
 
 /// Reads once from `r`, appending to `buf`. `want` is how many more bytes the current frame
 /// needs: the read offers room for it, but never more than the bytes already buffered (and at
-/// least [`READ_CHUNK_MIN`]), so memory follows the bytes that arrive, not a size a peer declares.
+/// least 4 KiB), so memory follows the bytes that arrive, not a size a peer declares.
 /// The read gives way to `interrupt` completing (then [`ReadOutcome::Stopped`]) and to `timeout`
 /// completing (then [`ReadOutcome::TimedOut`]; a deadline, or an idle timer that starts when the
 /// caller's condition holds); either way `buf` keeps exactly the bytes received.
