@@ -32,7 +32,14 @@ fuzz_target!(|data: &[u8]| {
             payload.len()
         );
         let _ = facts.codecs().count();
-        let _ = error_response(payload, body, version, 7, POLICY_VIOLATION, "fuzz: policy");
+        let _ = error_response(
+            payload,
+            body,
+            version,
+            7,
+            (POLICY_VIOLATION, "fuzz: policy"),
+            &sluice::protocol::answer::AnswerBound::for_request(payload.len(), 100 << 20),
+        );
     }
     if let Ok(names) = topic_names(payload, body, version) {
         assert!(
@@ -41,8 +48,13 @@ fuzz_target!(|data: &[u8]| {
             names.len(),
             payload.len()
         );
-        let _ = error_response_by_topic(payload, body, version, 7, |t| {
-            (POLICY_VIOLATION, t.to_string())
-        });
+        let _ = error_response_by_topic(
+            payload,
+            body,
+            version,
+            7,
+            |t| (POLICY_VIOLATION, t.to_string()),
+            &sluice::protocol::answer::AnswerBound::for_request(payload.len(), 100 << 20),
+        );
     }
 });

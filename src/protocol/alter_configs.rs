@@ -207,6 +207,7 @@ pub fn error_response(
     correlation_id: i32,
     error_code: i16,
     messages: &[String],
+    bound: &super::answer::AnswerBound,
 ) -> Result<Bytes, String> {
     let each = resources.iter().zip(messages);
     match api_key {
@@ -215,20 +216,26 @@ pub fn error_response(
                 .map(|(r, m)| {
                     alter_configs_response::AlterConfigsResourceResponse::default()
                         .with_error_code(error_code)
-                        .with_error_message(Some(StrBytes::from_string(m.clone())))
+                        .with_error_message(bound.message(&StrBytes::from_string(m.clone())))
                         .with_resource_type(r.resource_type)
                         .with_resource_name(StrBytes::from_string(r.resource_name.clone()))
                 })
                 .collect();
             let resp = AlterConfigsResponse::default().with_responses(responses);
-            super::produce::local_response(ApiKey::AlterConfigs, version, correlation_id, &resp)
+            super::produce::local_response(
+                ApiKey::AlterConfigs,
+                version,
+                correlation_id,
+                &resp,
+                bound,
+            )
         }
         INCREMENTAL_ALTER_CONFIGS => {
             let responses = each
                 .map(|(r, m)| {
                     incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                         .with_error_code(error_code)
-                        .with_error_message(Some(StrBytes::from_string(m.clone())))
+                        .with_error_message(bound.message(&StrBytes::from_string(m.clone())))
                         .with_resource_type(r.resource_type)
                         .with_resource_name(StrBytes::from_string(r.resource_name.clone()))
                 })
@@ -239,6 +246,7 @@ pub fn error_response(
                 version,
                 correlation_id,
                 &resp,
+                bound,
             )
         }
         k => Err(format!(
@@ -327,6 +335,7 @@ mod tests {
                 9,
                 44,
                 &["bad".into(), "not applied".into()],
+                &crate::protocol::answer::AnswerBound::for_request(1 << 20, 100 << 20),
             )
             .unwrap();
             let mut b = out.clone();
@@ -361,7 +370,16 @@ mod tests {
             let r = resources(ALTER_CONFIGS, &p, body, v).unwrap();
             assert_eq!(r[0].configs[0].op, ConfigOp::Set);
             assert_eq!(r[0].configs[0].value.as_deref(), Some("compact"));
-            let out = error_response(ALTER_CONFIGS, &r, v, 9, 44, &["no".into()]).unwrap();
+            let out = error_response(
+                ALTER_CONFIGS,
+                &r,
+                v,
+                9,
+                44,
+                &["no".into()],
+                &crate::protocol::answer::AnswerBound::for_request(1 << 20, 100 << 20),
+            )
+            .unwrap();
             let mut b = out.clone();
             ResponseHeader::decode(&mut b, ApiKey::AlterConfigs.response_header_version(v))
                 .unwrap();

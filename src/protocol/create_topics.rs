@@ -55,6 +55,7 @@ pub fn error_response(
     correlation_id: i32,
     error_code: i16,
     messages: &[String],
+    bound: &super::answer::AnswerBound,
 ) -> Result<Bytes, String> {
     let topics = specs
         .iter()
@@ -65,14 +66,14 @@ pub fn error_response(
                     t.name.clone(),
                 )))
                 .with_error_code(error_code)
-                .with_error_message(Some(StrBytes::from_string(m.clone())))
+                .with_error_message(bound.message(&StrBytes::from_string(m.clone())))
                 .with_num_partitions(-1)
                 .with_replication_factor(-1)
                 .with_configs(None)
         })
         .collect();
     let resp = CreateTopicsResponse::default().with_topics(topics);
-    super::produce::local_response(ApiKey::CreateTopics, version, correlation_id, &resp)
+    super::produce::local_response(ApiKey::CreateTopics, version, correlation_id, &resp, bound)
 }
 
 #[cfg(test)]
@@ -118,7 +119,15 @@ mod tests {
                 t[0].configs,
                 vec![("retention.ms".into(), Some("1000".into()))]
             );
-            let out = error_response(&t, v, 4, 44, &["no".into()]).unwrap();
+            let out = error_response(
+                &t,
+                v,
+                4,
+                44,
+                &["no".into()],
+                &crate::protocol::answer::AnswerBound::for_request(1 << 20, 100 << 20),
+            )
+            .unwrap();
             let mut b = out.clone();
             let h = ResponseHeader::decode(&mut b, ApiKey::CreateTopics.response_header_version(v))
                 .unwrap();

@@ -72,6 +72,7 @@ pub fn error_response(
     version: i16,
     correlation_id: i32,
     code: impl Fn(&str) -> i16,
+    bound: &super::answer::AnswerBound,
 ) -> Result<Bytes, String> {
     let topics = topics
         .iter()
@@ -93,7 +94,7 @@ pub fn error_response(
         })
         .collect();
     let resp = DeleteRecordsResponse::default().with_topics(topics);
-    super::produce::local_response(ApiKey::DeleteRecords, version, correlation_id, &resp)
+    super::produce::local_response(ApiKey::DeleteRecords, version, correlation_id, &resp, bound)
 }
 
 #[cfg(test)]
@@ -144,7 +145,14 @@ mod tests {
             req.encode(&mut p, v).unwrap();
             let t = topics(&p, body, v).unwrap();
             assert_eq!(t[0], ("audit".to_string(), vec![0, 2]));
-            let out = error_response(&t, v, 3, |n| if n == "audit" { 29 } else { 44 }).unwrap();
+            let out = error_response(
+                &t,
+                v,
+                3,
+                |n| if n == "audit" { 29 } else { 44 },
+                &crate::protocol::answer::AnswerBound::for_request(1 << 20, 100 << 20),
+            )
+            .unwrap();
             let mut b = out.clone();
             let h =
                 ResponseHeader::decode(&mut b, ApiKey::DeleteRecords.response_header_version(v))

@@ -52,6 +52,7 @@ pub fn error_response(
     version: i16,
     correlation_id: i32,
     per_topic: impl Fn(&str) -> (i16, String),
+    bound: &super::answer::AnswerBound,
 ) -> Result<Bytes, String> {
     let responses = names
         .iter()
@@ -60,11 +61,11 @@ pub fn error_response(
             DeletableTopicResult::default()
                 .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
                 .with_error_code(code)
-                .with_error_message(Some(StrBytes::from_string(message)))
+                .with_error_message(bound.message(&StrBytes::from_string(message)))
         })
         .collect();
     let resp = DeleteTopicsResponse::default().with_responses(responses);
-    super::produce::local_response(ApiKey::DeleteTopics, version, correlation_id, &resp)
+    super::produce::local_response(ApiKey::DeleteTopics, version, correlation_id, &resp, bound)
 }
 
 #[cfg(test)]
@@ -112,13 +113,19 @@ mod tests {
             let (p, body) = framed(v, &req);
             let t = topics(&p, body, v).unwrap();
             assert_eq!(t, vec!["audit".to_string(), "x".to_string()], "v{v}");
-            let out = error_response(&t, v, 6, |n| {
-                if n == "audit" {
-                    (29, "read-only".into())
-                } else {
-                    (44, "not deleted".into())
-                }
-            })
+            let out = error_response(
+                &t,
+                v,
+                6,
+                |n| {
+                    if n == "audit" {
+                        (29, "read-only".into())
+                    } else {
+                        (44, "not deleted".into())
+                    }
+                },
+                &crate::protocol::answer::AnswerBound::for_request(1 << 20, 100 << 20),
+            )
             .unwrap();
             let mut b = out.clone();
             let h = ResponseHeader::decode(&mut b, ApiKey::DeleteTopics.response_header_version(v))

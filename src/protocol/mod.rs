@@ -33,6 +33,7 @@
 //! own size.
 
 pub mod alter_configs;
+pub mod answer;
 pub mod codes;
 pub mod create_topics;
 pub mod delete_records;

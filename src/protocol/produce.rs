@@ -248,6 +248,7 @@ pub fn topic_bytes(
     Ok(out)
 }
 
+pub use super::answer::AnswerBound;
 pub use super::codes::{POLICY_VIOLATION, TOPIC_AUTHORIZATION_FAILED};
 
 /// A Produce response payload (no size prefix) that answers every partition of the request with
@@ -260,25 +261,33 @@ pub fn error_response(
     body: usize,
     version: i16,
     correlation_id: i32,
-    error_code: i16,
-    message: &str,
+    (error_code, message): (i16, &str),
+    bound: &AnswerBound,
 ) -> Result<Bytes, String> {
-    error_response_by_topic(payload, body, version, correlation_id, |_| {
-        (error_code, message.to_string())
-    })
+    error_response_by_topic(
+        payload,
+        body,
+        version,
+        correlation_id,
+        |_| (error_code, message.to_string()),
+        bound,
+    )
 }
 
 /// As [`error_response`], with the error code and message of each topic from `per_topic(name)`
-/// (v13 requests name topics by id: `name` is then empty).
+/// (v13 requests name topics by id: `name` is then empty). Partitions carry the message while
+/// `bound`'s message budget lasts.
 ///
 /// # Errors
-/// When the request body cannot be decoded or the response cannot be encoded.
+/// When the request body cannot be decoded, the answer would exceed `bound`, or the response
+/// cannot be encoded.
 pub fn error_response_by_topic(
     payload: &[u8],
     body: usize,
     version: i16,
     correlation_id: i32,
     per_topic: impl Fn(&str) -> (i16, String),
+    bound: &AnswerBound,
 ) -> Result<Bytes, String> {
     let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
     let req = ProduceRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
@@ -287,6 +296,7 @@ pub fn error_response_by_topic(
         .iter()
         .map(|t| {
             let (error_code, message) = per_topic(t.name.0.as_str());
+            let message = StrBytes::from_string(message);
             TopicProduceResponse::default()
                 .with_name(t.name.clone())
                 .with_topic_id(t.topic_id)
@@ -300,27 +310,31 @@ pub fn error_response_by_topic(
                                 .with_base_offset(-1)
                                 .with_log_append_time_ms(-1)
                                 .with_log_start_offset(-1)
-                                .with_error_message(Some(StrBytes::from_string(message.clone())))
+                                .with_error_message(bound.message(&message))
                         })
                         .collect(),
                 )
         })
         .collect();
     let resp = ProduceResponse::default().with_responses(responses);
-    local_response(ApiKey::Produce, version, correlation_id, &resp)
+    local_response(ApiKey::Produce, version, correlation_id, &resp, bound)
 }
 
 /// A response payload (no size prefix) that Sluice answers itself: the response header of
-/// `api_key`/`version` with `correlation_id`, then `body`.
+/// `api_key`/`version` with `correlation_id`, then `body`, its size checked against `bound`
+/// before it is encoded.
 ///
 /// # Errors
-/// kafka-protocol's encode error, as text.
+/// The answer would exceed `bound`; kafka-protocol's encode error, as text.
 pub(crate) fn local_response<T: Encodable>(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
     body: &T,
+    bound: &AnswerBound,
 ) -> Result<Bytes, String> {
+    // The response header is a correlation id and, flexible, an empty tag section.
+    bound.check(body.compute_size(version).map_err(|e| e.to_string())? + 5)?;
     let mut out = BytesMut::new();
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
@@ -450,7 +464,15 @@ mod tests {
         use kafka_protocol::messages::ResponseHeader;
         for v in [3i16, 8, 9, 12, 13] {
             let (p, body) = request(v, 1, vec![batch(0, 1, 1), batch(0, 1, 1)]);
-            let out = error_response(&p, body, v, 9, POLICY_VIOLATION, "no").unwrap();
+            let out = error_response(
+                &p,
+                body,
+                v,
+                9,
+                (POLICY_VIOLATION, "no"),
+                &crate::protocol::answer::AnswerBound::for_request(1 << 20, 100 << 20),
+            )
+            .unwrap();
             let mut b = out.clone();
             let h =
                 ResponseHeader::decode(&mut b, ApiKey::Produce.response_header_version(v)).unwrap();
@@ -463,6 +485,81 @@ mod tests {
                 assert_eq!(parts[0].error_message.as_deref(), Some("no"));
             }
         }
+    }
+
+    /// Issue 11, defect 8: a request of many small partitions, rejected whole, once got an
+    /// answer more than ten times its size (a message and 30-odd fixed bytes per partition).
+    /// Now the answer is refused when it would pass 4 times the request, and messages stop at
+    /// the request's size.
+    #[test]
+    fn a_rejection_never_outgrows_its_request() {
+        let partitions = |n: i32| {
+            ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(1000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_data(
+                        (0..n)
+                            .map(|i| PartitionProduceData::default().with_index(i))
+                            .collect(),
+                    )])
+        };
+        let message = (
+            POLICY_VIOLATION,
+            "rejected by Sluice policy p: x".repeat(2).leak() as &str,
+        );
+        for v in [3i16, 8, 9, 12] {
+            // Hostile: 200,000 partitions without records.
+            let (p, body) = encode(&partitions(200_000), v);
+            let bound = AnswerBound::for_request(p.len(), 100 << 20);
+            match error_response(&p, body, v, 9, message, &bound) {
+                // Flexible versions: 33 bytes a partition answered, 6 asked.
+                Err(e) => assert!(e.contains("would exceed"), "v{v}: {e}"),
+                Ok(out) => {
+                    assert!(v < 9, "v{v}: a {}-byte answer", out.len());
+                    assert!(out.len() <= bound.max_bytes(), "v{v}: {} bytes", out.len());
+                }
+            }
+            // Ordinary: a few partitions, each answered with the message.
+            let (p, body) = encode(&partitions(3), v);
+            let bound = AnswerBound::for_request(p.len(), 100 << 20);
+            let out = error_response(&p, body, v, 9, message, &bound).unwrap();
+            assert!(out.len() <= bound.max_bytes());
+            if v >= 8 {
+                let mut b = out.clone();
+                kafka_protocol::messages::ResponseHeader::decode(
+                    &mut b,
+                    ApiKey::Produce.response_header_version(v),
+                )
+                .unwrap();
+                let r = ProduceResponse::decode(&mut b, v).unwrap();
+                let parts = &r.responses[0].partition_responses;
+                assert_eq!(parts.len(), 3);
+                assert!(parts
+                    .iter()
+                    .all(|p| p.error_message.as_deref() == Some(message.1)));
+            }
+        }
+        // Between the two: answered, but past the message budget partitions carry no message.
+        let (p, body) = encode(&partitions(1_500), 9);
+        let bound = AnswerBound::for_request(p.len(), 100 << 20);
+        let out = error_response(&p, body, 9, 9, message, &bound).unwrap();
+        assert!(out.len() <= bound.max_bytes(), "{} bytes", out.len());
+        let mut b = out.clone();
+        kafka_protocol::messages::ResponseHeader::decode(
+            &mut b,
+            ApiKey::Produce.response_header_version(9),
+        )
+        .unwrap();
+        let r = ProduceResponse::decode(&mut b, 9).unwrap();
+        let parts = &r.responses[0].partition_responses;
+        let with_message = parts.iter().filter(|p| p.error_message.is_some()).count();
+        assert!(
+            with_message > 0 && with_message < parts.len(),
+            "{with_message}"
+        );
+        assert!(parts.iter().all(|p| p.error_code == POLICY_VIOLATION));
     }
 
     fn two_topics(version: i16) -> (Vec<u8>, usize) {
@@ -496,13 +593,20 @@ mod tests {
             for cut in body..end {
                 assert!(topic_names(&p[..cut], body, v).is_err(), "v{v} cut {cut}");
             }
-            let out = error_response_by_topic(&p, body, v, 9, |t| {
-                if t == "audit" {
-                    (TOPIC_AUTHORIZATION_FAILED, "read-only".into())
-                } else {
-                    (POLICY_VIOLATION, "not written".into())
-                }
-            })
+            let out = error_response_by_topic(
+                &p,
+                body,
+                v,
+                9,
+                |t| {
+                    if t == "audit" {
+                        (TOPIC_AUTHORIZATION_FAILED, "read-only".into())
+                    } else {
+                        (POLICY_VIOLATION, "not written".into())
+                    }
+                },
+                &crate::protocol::answer::AnswerBound::for_request(1 << 20, 100 << 20),
+            )
             .unwrap();
             let mut b = out.clone();
             ResponseHeader::decode(&mut b, ApiKey::Produce.response_header_version(v)).unwrap();

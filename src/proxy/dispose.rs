@@ -4,6 +4,7 @@
 //! topic-config and produce safeguards). Each check runs only when a rule of its kind exists, and
 //! decodes only the frame it checks; traffic no rule applies to stays zero-copy.
 
+use crate::protocol::answer::AnswerBound;
 use std::net::IpAddr;
 
 use crate::policy::{Action, Identity, Policy};
@@ -151,6 +152,12 @@ impl<'a> PolicyCtx<'a> {
             logged: Vec::new(),
             client_id_verdict: safeguards::ClientIdVerdict::default(),
         }
+    }
+
+    /// The bound of an answer Sluice builds to a request of `request_bytes` (see
+    /// [`crate::protocol::answer`]).
+    pub(super) fn answer_bound(&self, request_bytes: usize) -> AnswerBound {
+        AnswerBound::for_request(request_bytes, self.shard.config().max_frame_bytes)
     }
 
     pub(super) fn log(&mut self, rule: &str, action: Action, reason: &str, api_key: i16) {
@@ -399,6 +406,7 @@ fn check_create_topics(
         peek.correlation_id,
         produce::POLICY_VIOLATION,
         &messages,
+        &ctx.answer_bound(payload.len()),
     )
     .map(|b| Some(Disposition::Local(b)))
     .map_err(SessionError::PolicyResponse)
@@ -445,8 +453,8 @@ fn check_produce(
             body,
             peek.api_version,
             peek.correlation_id,
-            produce::POLICY_VIOLATION,
-            &message,
+            (produce::POLICY_VIOLATION, &message),
+            &ctx.answer_bound(payload.len()),
         )
         .map_err(SessionError::PolicyResponse)?;
         return Ok(Some(Disposition::Local(resp)));

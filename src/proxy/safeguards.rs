@@ -202,6 +202,7 @@ pub(super) fn check_read_only_produce(
                 ),
             ),
         },
+        &ctx.answer_bound(payload.len()),
     )
     .map(|b| Some(Disposition::Local(b)))
     .map_err(SessionError::PolicyResponse)
@@ -259,13 +260,19 @@ pub(super) fn check_delete_records(
     if rejected.is_empty() {
         return Ok(None);
     }
-    delete_records::error_response(&topics, peek.api_version, peek.correlation_id, |topic| {
-        if rejected.iter().any(|(_, t)| t == topic) {
-            TOPIC_AUTHORIZATION_FAILED
-        } else {
-            POLICY_VIOLATION
-        }
-    })
+    delete_records::error_response(
+        &topics,
+        peek.api_version,
+        peek.correlation_id,
+        |topic| {
+            if rejected.iter().any(|(_, t)| t == topic) {
+                TOPIC_AUTHORIZATION_FAILED
+            } else {
+                POLICY_VIOLATION
+            }
+        },
+        &ctx.answer_bound(payload.len()),
+    )
     .map(|b| Some(Disposition::Local(b)))
     .map_err(SessionError::PolicyResponse)
 }
@@ -320,7 +327,7 @@ pub(super) fn check_delete_topics(
                 ),
             ),
         }
-    })
+    }, &ctx.answer_bound(payload.len()))
     .map(|b| Some(Disposition::Local(b)))
     .map_err(SessionError::PolicyResponse)
 }
@@ -373,6 +380,7 @@ pub(super) fn check_alter_configs(
         peek.correlation_id,
         POLICY_VIOLATION,
         &messages,
+        &ctx.answer_bound(payload.len()),
     )
     .map(|b| Some(Disposition::Local(b)))
     .map_err(SessionError::PolicyResponse)
