@@ -10,11 +10,17 @@
 //! O(1) each, and returns the offset of the top-level tagged-field section and whether it holds
 //! tag 0. No allocation, nothing copied.
 //!
+//! The same Produce walk finds `throttle_time_ms` ([`produce_throttle_offset`]): it follows the
+//! `responses` array, and in v9+ the tagged-field section (where `node_endpoints` sits) follows it,
+//! so its place cannot be derived from the end of the frame.
+//!
 //! The common case, no tag 0, is [`Rewritten::Unchanged`]. Otherwise only the tail (the tagged
 //! section) is decoded and re-encoded, with the endpoints mapped through the [`AddressMap`]
 //! (unmapped nodes dropped; the tag is omitted when none remain, as kafka-protocol does for an
 //! empty list), and the result is [`Rewritten::Spliced`]: a zero-copy prefix of the original
 //! payload, records untouched, plus the new tail.
+
+use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 
@@ -28,7 +34,7 @@ use crate::protocol::wire::{
 /// Tag of `node_endpoints` in the top-level tagged-field section (Produce and Fetch).
 const NODE_ENDPOINTS_TAG: u32 = 0;
 
-// ---- Produce response v3-v13 (flexible from v9) ----
+// ---- Produce response v0-v13 (flexible from v9) ----
 
 static PRODUCE_BATCH_ERROR: Struct = Struct {
     fields: &[
@@ -43,7 +49,7 @@ static PRODUCE_PARTITION: Struct = Struct {
         always(I32),                               // index
         always(I16),                               // error_code
         always(I64),                               // base_offset
-        always(I64),                               // log_append_time_ms
+        since(2, I64),                             // log_append_time_ms
         since(5, I64),                             // log_start_offset
         since(8, Ty::Array(&PRODUCE_BATCH_ERROR)), // record_errors
         since(8, Ty::Str),                         // error_message
@@ -64,19 +70,24 @@ static PRODUCE_TOPIC: Struct = Struct {
     tagged: &[],
 };
 
-static PRODUCE_ROOT: Struct = Struct {
+/// The fields of a ProduceResponse body before `throttle_time_ms`; [`produce_fields`] walks the
+/// rest: `throttle_time_ms int32` (v1+), then the tagged-field section (v9+; `node_endpoints` is
+/// tag 0 from v10).
+static PRODUCE_RESPONSES: Struct = Struct {
     fields: &[
         always(Ty::Array(&PRODUCE_TOPIC)), // responses
-        always(I32),                       // throttle_time_ms
-    ], // tagged: node_endpoints (tag 0, v10+)
+    ],
     tagged: &[],
 };
 
-/// Body layout of ProduceResponse v3-v13, for the scanner.
-pub(crate) static PRODUCE: Schema = Schema {
-    root: &PRODUCE_ROOT,
-    flexible_from: 9,
-};
+/// First flexible ProduceResponse version (KIP-482).
+const PRODUCE_FLEXIBLE_FROM: i16 = 9;
+
+/// ProduceResponse versions whose layout [`produce_throttle_offset`] knows: Kafka's
+/// `ProduceResponse.json` v0-v13 (v0 has no `throttle_time_ms`, v1 adds it, v2 adds
+/// `log_append_time_ms`, v5 `log_start_offset`, v8 `record_errors` and `error_message`, v9 is
+/// flexible, v10 adds `current_leader` and `node_endpoints` (tagged), v13 names topics by id).
+pub const PRODUCE_VERSIONS: RangeInclusive<i16> = 0..=13;
 
 // ---- Fetch response v4-v18 (flexible from v12) ----
 
@@ -148,16 +159,16 @@ pub fn scan(
     payload: &[u8],
     body_offset: usize,
 ) -> Result<Option<Scan>, WireError> {
-    let schema = match api_key {
-        keys::PRODUCE => &PRODUCE,
-        keys::FETCH => &FETCH,
-        _ => return Ok(None),
-    };
-    if api_version < schema.flexible_from {
-        return Ok(None);
-    }
     let mut c = Cursor::at(payload, body_offset);
-    walk_fields(&mut c, schema.root, api_version, true)?;
+    match api_key {
+        keys::PRODUCE if api_version >= PRODUCE_FLEXIBLE_FROM => {
+            produce_fields(&mut c, api_version)?;
+        }
+        keys::FETCH if api_version >= FETCH.flexible_from => {
+            walk_fields(&mut c, FETCH.root, api_version, true)?;
+        }
+        _ => return Ok(None),
+    }
     let tagged_start = c.pos();
     let n = c.tag_count()?;
     let mut has_node_endpoints = false;
@@ -171,6 +182,45 @@ pub fn scan(
         tagged_start,
         has_node_endpoints,
     }))
+}
+
+/// Walks the fields of a ProduceResponse body of version `v` (all but its top-level tagged-field
+/// section), from the cursor's position: `responses`, then `throttle_time_ms` (v1+). Returns the
+/// offset of `throttle_time_ms`, `None` in v0, which has none.
+fn produce_fields(c: &mut Cursor<'_>, v: i16) -> Result<Option<usize>, WireError> {
+    walk_fields(c, &PRODUCE_RESPONSES, v, v >= PRODUCE_FLEXIBLE_FROM)?;
+    if v < 1 {
+        return Ok(None);
+    }
+    let at = c.pos();
+    c.skip(4)?; // throttle_time_ms int32
+    Ok(Some(at))
+}
+
+/// Offset within `payload` of `throttle_time_ms` (int32, milliseconds, KIP-219) of a Produce
+/// response of version `api_version` whose body starts at `body_offset`. The field follows the
+/// `responses` array (Kafka protocol guide, Produce API), which is walked (no allocation; Produce
+/// responses carry no records); in v9+ the top-level tagged-field section follows it, holding
+/// KIP-951 `node_endpoints` (tag 0, v10+) when leaders moved; it is stepped over too, so a body
+/// that is truncated, or whose lengths and counts do not add up, gives an error rather than an
+/// offset.
+///
+/// Returns `Ok(None)` for v0 (no throttle time) and for versions outside [`PRODUCE_VERSIONS`].
+/// Errors: [`WireError`] with the offset where the body is truncated or malformed.
+pub fn produce_throttle_offset(
+    api_version: i16,
+    payload: &[u8],
+    body_offset: usize,
+) -> Result<Option<usize>, WireError> {
+    if !PRODUCE_VERSIONS.contains(&api_version) {
+        return Ok(None);
+    }
+    let mut c = Cursor::at(payload, body_offset);
+    let at = produce_fields(&mut c, api_version)?;
+    if api_version >= PRODUCE_FLEXIBLE_FROM {
+        c.skip_tagged()?;
+    }
+    Ok(at)
 }
 
 /// Re-encodes the `node_endpoints` array held in `content` (the value of tag 0) with mapped
