@@ -8,6 +8,7 @@
 //! accepting, lets in-flight requests finish for up to `shutdown.drain_timeout_ms`, then closes
 //! what is left. A second SIGTERM/SIGINT exits at once.
 
+pub mod alloc;
 pub mod control;
 pub mod event;
 
@@ -296,6 +297,14 @@ async fn shard_main(
         })
         .detach();
     }
+    // Freed memory goes back to the OS even when the shard has gone quiet (see alloc).
+    glommio::spawn_local(async {
+        loop {
+            glommio::timer::sleep(alloc::COLLECT_EVERY).await;
+            alloc::collect_freed();
+        }
+    })
+    .detach();
 
     while !state.stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(STOP_POLL).await;
