@@ -96,6 +96,13 @@ fn sluice_sasl(cluster: &KafkaCluster) -> Sluice {
     Sluice::start_upstream(cluster, upstream, 1, "")
 }
 
+/// Every port a client may reach a broker on (PLAINTEXT and SASL): what [`ConnGuard`] watches.
+fn broker_client_ports(cluster: &KafkaCluster) -> Vec<u16> {
+    let mut ports = cluster.client_ports();
+    ports.extend(cluster.sasl_ports());
+    ports
+}
+
 /// The ports a client through Sluice must never learn.
 fn forbid_ports(cluster: &KafkaCluster) -> String {
     cluster
@@ -173,9 +180,7 @@ fn sasl_identity_never_crosses_pooled_connections() {
     grant_topic_prefix(&cluster, &ALICE, &prefix);
     let topic = format!("{prefix}-t");
     let mut sluice = sluice_sasl(&cluster);
-    let mut guard_ports = cluster.client_ports();
-    guard_ports.extend(cluster.sasl_ports());
-    let guard = ConnGuard::start(&guard_ports);
+    let guard = ConnGuard::start(&broker_client_ports(&cluster));
     let forbid = forbid_ports(&cluster);
 
     // 1. A produces and consumes, and closes every connection cleanly.
@@ -257,9 +262,7 @@ fn sasl_passthrough_clients_connection_after_connection() {
     const RUNS: usize = 2;
     let cluster = shared();
     let mut sluice = sluice_sasl(&cluster);
-    let mut guard_ports = cluster.client_ports();
-    guard_ports.extend(cluster.sasl_ports());
-    let guard = ConnGuard::start(&guard_ports);
+    let guard = ConnGuard::start(&broker_client_ports(&cluster));
     let forbid = forbid_ports(&cluster);
     let mut runs = 0;
     for mechanism in ["PLAIN", "SCRAM-SHA-512"] {
