@@ -562,396 +562,10 @@ mod tests {
 
     // ---- throttle_time_ms of Produce and Fetch responses, against kafka-protocol ----
 
-    use kafka_protocol::messages::{fetch_response, produce_response, BrokerId, TopicName};
-    use kafka_protocol::messages::{FetchResponse, ProduceResponse};
+    use crate::protocol::testing::*;
+    use kafka_protocol::messages::{FetchResponse, ProduceResponse, TopicName};
     use kafka_protocol::protocol::Decodable;
     use std::collections::BTreeMap;
-
-    /// Unknown tagged fields with tags from `min` on (tags below are known fields).
-    fn tags(min: i32) -> impl Strategy<Value = BTreeMap<i32, Bytes>> {
-        proptest::collection::btree_map(
-            min..min + 30,
-            proptest::collection::vec(any::<u8>(), 0..8).prop_map(Bytes::from),
-            0..3,
-        )
-    }
-
-    /// A KIP-951 node endpoint: `node_id, host, port, rack (nullable), tagged fields`.
-    #[derive(Debug, Clone)]
-    struct Endpoint {
-        node_id: i32,
-        host: String,
-        port: i32,
-        rack: Option<String>,
-        tags: BTreeMap<i32, Bytes>,
-    }
-
-    fn endpoints() -> impl Strategy<Value = Vec<Endpoint>> {
-        proptest::collection::vec(
-            (
-                any::<i32>(),
-                "[a-z0-9.-]{0,12}",
-                any::<i32>(),
-                proptest::option::of("[a-z0-9-]{0,8}"),
-                tags(0),
-            )
-                .prop_map(|(node_id, host, port, rack, tags)| Endpoint {
-                    node_id,
-                    host,
-                    port,
-                    rack,
-                    tags,
-                }),
-            0..4,
-        )
-    }
-
-    fn leader() -> impl Strategy<Value = Option<(i32, i32)>> {
-        proptest::option::of((any::<i32>(), any::<i32>()))
-    }
-
-    #[derive(Debug, Clone)]
-    struct ProducePart {
-        index: i32,
-        error_code: i16,
-        base_offset: i64,
-        log_append_time_ms: i64,
-        log_start_offset: i64,
-        record_errors: Vec<(i32, Option<String>)>,
-        error_message: Option<String>,
-        /// `current_leader` (tagged field 0, v10+)
-        leader: Option<(i32, i32)>,
-        tags: BTreeMap<i32, Bytes>,
-    }
-
-    fn produce_part() -> impl Strategy<Value = ProducePart> {
-        (
-            (
-                any::<i32>(),
-                any::<i16>(),
-                any::<i64>(),
-                any::<i64>(),
-                any::<i64>(),
-            ),
-            proptest::collection::vec((any::<i32>(), proptest::option::of("[a-z ]{0,10}")), 0..3),
-            proptest::option::of("[a-z ]{0,10}"),
-            leader(),
-            tags(1),
-        )
-            .prop_map(
-                |(
-                    (index, error_code, base_offset, append, start),
-                    errors,
-                    message,
-                    leader,
-                    tags,
-                )| {
-                    ProducePart {
-                        index,
-                        error_code,
-                        base_offset,
-                        log_append_time_ms: append,
-                        log_start_offset: start,
-                        record_errors: errors,
-                        error_message: message,
-                        leader,
-                        tags,
-                    }
-                },
-            )
-    }
-
-    type ProduceTopic = (String, u128, Vec<ProducePart>, BTreeMap<i32, Bytes>);
-
-    fn produce_topics() -> impl Strategy<Value = Vec<ProduceTopic>> {
-        proptest::collection::vec(
-            (
-                "[a-zA-Z0-9._-]{0,12}",
-                any::<u128>(),
-                proptest::collection::vec(produce_part(), 0..4),
-                tags(0),
-            ),
-            0..4,
-        )
-    }
-
-    /// A flexible topic entry holding only `topic_id`: 16 bytes, an empty compact array, no tagged
-    /// fields.
-    fn with_topic_id(id: u128) -> Bytes {
-        let mut b = id.to_be_bytes().to_vec();
-        b.extend_from_slice(&[1, 0]);
-        Bytes::from(b)
-    }
-
-    /// A ProduceResponse of version `v` holding what `v` can carry of the given fields.
-    fn produce_response(
-        v: i16,
-        topics: &[ProduceTopic],
-        endpoints: &[Endpoint],
-        top_tags: &BTreeMap<i32, Bytes>,
-        throttle: i32,
-    ) -> ProduceResponse {
-        use produce_response::*;
-        let responses = topics
-            .iter()
-            .map(|(name, id, parts, ttags)| {
-                let parts = parts
-                    .iter()
-                    .map(|p| {
-                        let mut d = PartitionProduceResponse::default()
-                            .with_index(p.index)
-                            .with_error_code(p.error_code)
-                            .with_base_offset(p.base_offset)
-                            .with_log_append_time_ms(p.log_append_time_ms);
-                        if v >= 5 {
-                            d = d.with_log_start_offset(p.log_start_offset);
-                        }
-                        if v >= 8 {
-                            d = d
-                                .with_record_errors(
-                                    p.record_errors
-                                        .iter()
-                                        .map(|(i, m)| {
-                                            BatchIndexAndErrorMessage::default()
-                                                .with_batch_index(*i)
-                                                .with_batch_index_error_message(
-                                                    m.clone().map(StrBytes::from_string),
-                                                )
-                                        })
-                                        .collect(),
-                                )
-                                .with_error_message(
-                                    p.error_message.clone().map(StrBytes::from_string),
-                                );
-                        }
-                        if v >= 9 {
-                            d = d.with_unknown_tagged_fields(p.tags.clone());
-                        }
-                        if let (true, Some((l, e))) = (v >= 10, p.leader) {
-                            d = d.with_current_leader(
-                                LeaderIdAndEpoch::default()
-                                    .with_leader_id(BrokerId(l))
-                                    .with_leader_epoch(e),
-                            );
-                        }
-                        d
-                    })
-                    .collect();
-                // v13 names topics by id (the uuid type is not re-exported: decoded into place)
-                let mut t = if v <= 12 {
-                    TopicProduceResponse::default()
-                        .with_name(TopicName(StrBytes::from_string(name.clone())))
-                } else {
-                    TopicProduceResponse::decode(&mut with_topic_id(*id), v).unwrap()
-                }
-                .with_partition_responses(parts);
-                if v >= 9 {
-                    t = t.with_unknown_tagged_fields(ttags.clone());
-                }
-                t
-            })
-            .collect();
-        let mut r = ProduceResponse::default()
-            .with_responses(responses)
-            .with_throttle_time_ms(throttle);
-        if v >= 9 {
-            r = r.with_unknown_tagged_fields(top_tags.clone());
-        }
-        if v >= 10 {
-            r = r.with_node_endpoints(
-                endpoints
-                    .iter()
-                    .map(|e| {
-                        NodeEndpoint::default()
-                            .with_node_id(BrokerId(e.node_id))
-                            .with_host(StrBytes::from_string(e.host.clone()))
-                            .with_port(e.port)
-                            .with_rack(e.rack.clone().map(StrBytes::from_string))
-                            .with_unknown_tagged_fields(e.tags.clone())
-                    })
-                    .collect(),
-            );
-        }
-        r
-    }
-
-    #[derive(Debug, Clone)]
-    struct FetchPart {
-        index: i32,
-        error_code: i16,
-        high_watermark: i64,
-        last_stable_offset: i64,
-        log_start_offset: i64,
-        aborted: Option<Vec<(i64, i64)>>,
-        preferred_read_replica: i32,
-        records: Option<Vec<u8>>,
-        diverging: Option<(i32, i64)>,
-        leader: Option<(i32, i32)>,
-        snapshot: Option<(i64, i32)>,
-        tags: BTreeMap<i32, Bytes>,
-    }
-
-    fn fetch_part() -> impl Strategy<Value = FetchPart> {
-        (
-            (
-                any::<i32>(),
-                any::<i16>(),
-                any::<i64>(),
-                any::<i64>(),
-                any::<i64>(),
-            ),
-            proptest::option::of(proptest::collection::vec(
-                (any::<i64>(), any::<i64>()),
-                0..3,
-            )),
-            any::<i32>(),
-            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
-            proptest::option::of((any::<i32>(), any::<i64>())),
-            leader(),
-            proptest::option::of((any::<i64>(), any::<i32>())),
-            tags(3),
-        )
-            .prop_map(
-                |(
-                    (index, error_code, hw, lso, start),
-                    aborted,
-                    replica,
-                    records,
-                    diverging,
-                    leader,
-                    snapshot,
-                    tags,
-                )| {
-                    FetchPart {
-                        index,
-                        error_code,
-                        high_watermark: hw,
-                        last_stable_offset: lso,
-                        log_start_offset: start,
-                        aborted,
-                        preferred_read_replica: replica,
-                        records,
-                        diverging,
-                        leader,
-                        snapshot,
-                        tags,
-                    }
-                },
-            )
-    }
-
-    type FetchTopic = (String, u128, Vec<FetchPart>, BTreeMap<i32, Bytes>);
-
-    fn fetch_topics() -> impl Strategy<Value = Vec<FetchTopic>> {
-        proptest::collection::vec(
-            (
-                "[a-zA-Z0-9._-]{0,12}",
-                any::<u128>(),
-                proptest::collection::vec(fetch_part(), 0..4),
-                tags(0),
-            ),
-            0..4,
-        )
-    }
-
-    /// A FetchResponse of version `v` holding what `v` can carry of the given fields.
-    fn fetch_response(
-        v: i16,
-        topics: &[FetchTopic],
-        endpoints: &[Endpoint],
-        top_tags: &BTreeMap<i32, Bytes>,
-        throttle: i32,
-    ) -> FetchResponse {
-        use fetch_response::*;
-        let responses = topics
-            .iter()
-            .map(|(name, id, parts, ttags)| {
-                let partitions = parts
-                    .iter()
-                    .map(|p| {
-                        let mut d = PartitionData::default()
-                            .with_partition_index(p.index)
-                            .with_error_code(p.error_code)
-                            .with_high_watermark(p.high_watermark)
-                            .with_last_stable_offset(p.last_stable_offset)
-                            .with_aborted_transactions(p.aborted.as_ref().map(|a| {
-                                a.iter()
-                                    .map(|(pid, off)| {
-                                        AbortedTransaction::default()
-                                            .with_producer_id((*pid).into())
-                                            .with_first_offset(*off)
-                                    })
-                                    .collect()
-                            }))
-                            .with_records(p.records.clone().map(Bytes::from));
-                        if v >= 5 {
-                            d = d.with_log_start_offset(p.log_start_offset);
-                        }
-                        if v >= 11 {
-                            d = d.with_preferred_read_replica(BrokerId(p.preferred_read_replica));
-                        }
-                        if v >= 12 {
-                            if let Some((e, o)) = p.diverging {
-                                d = d.with_diverging_epoch(
-                                    EpochEndOffset::default().with_epoch(e).with_end_offset(o),
-                                );
-                            }
-                            if let Some((l, e)) = p.leader {
-                                d = d.with_current_leader(
-                                    LeaderIdAndEpoch::default()
-                                        .with_leader_id(BrokerId(l))
-                                        .with_leader_epoch(e),
-                                );
-                            }
-                            if let Some((o, e)) = p.snapshot {
-                                d = d.with_snapshot_id(
-                                    SnapshotId::default().with_end_offset(o).with_epoch(e),
-                                );
-                            }
-                            d = d.with_unknown_tagged_fields(p.tags.clone());
-                        }
-                        d
-                    })
-                    .collect();
-                let mut t = if v <= 12 {
-                    FetchableTopicResponse::default()
-                        .with_topic(TopicName(StrBytes::from_string(name.clone())))
-                } else {
-                    FetchableTopicResponse::decode(&mut with_topic_id(*id), v).unwrap()
-                }
-                .with_partitions(partitions);
-                if v >= 12 {
-                    t = t.with_unknown_tagged_fields(ttags.clone());
-                }
-                t
-            })
-            .collect();
-        let mut r = FetchResponse::default()
-            .with_throttle_time_ms(throttle)
-            .with_responses(responses);
-        if v >= 7 {
-            r = r.with_error_code(3).with_session_id(77);
-        }
-        if v >= 12 {
-            r = r.with_unknown_tagged_fields(top_tags.clone());
-        }
-        if v >= 16 {
-            r = r.with_node_endpoints(
-                endpoints
-                    .iter()
-                    .map(|e| {
-                        NodeEndpoint::default()
-                            .with_node_id(BrokerId(e.node_id))
-                            .with_host(StrBytes::from_string(e.host.clone()))
-                            .with_port(e.port)
-                            .with_rack(e.rack.clone().map(StrBytes::from_string))
-                            .with_unknown_tagged_fields(e.tags.clone())
-                    })
-                    .collect(),
-            );
-        }
-        r
-    }
 
     /// `msg` encoded as a response of `api_key` version `v` (header tagged fields set where the
     /// header is v1): `response_throttle_time_ms` reads the encoded value; `raise_throttle_time_ms`
@@ -1025,7 +639,7 @@ mod tests {
         /// case with its node endpoints (v10+) and without.
         #[test]
         fn produce_throttle_time_matches_kafka_protocol(
-            topics in produce_topics(),
+            topics in topics(produce_part()),
             eps in endpoints(),
             top_tags in tags(1),
             throttle in 0..=i32::MAX,
@@ -1041,7 +655,7 @@ mod tests {
 
         #[test]
         fn produce_throttle_time_of_truncated_response_is_none(
-            topics in produce_topics(),
+            topics in topics(produce_part()),
             eps in endpoints(),
             top_tags in tags(1),
             throttle in 0..=i32::MAX,
@@ -1055,11 +669,12 @@ mod tests {
         /// each generated case with its node endpoints (v16+) and without.
         #[test]
         fn fetch_throttle_time_matches_kafka_protocol(
-            topics in fetch_topics(),
+            topics in topics(fetch_part()),
             eps in endpoints(),
             top_tags in tags(1),
             throttle in 0..=i32::MAX,
             raise in 0..=i32::MAX,
+            error_code in any::<i16>(),
         ) {
             let sluice = crate::protocol::versions::decodable_versions(1).unwrap();
             for v in FetchResponse::VERSIONS.min..=FetchResponse::VERSIONS.max {
@@ -1067,7 +682,7 @@ mod tests {
                     continue;
                 }
                 for eps in [&eps[..], &[]] {
-                    let msg = fetch_response(v, &topics, eps, &top_tags, throttle);
+                    let msg = fetch_response(v, &topics, eps, &top_tags, throttle, error_code);
                     check_throttle(1, v, &msg, throttle, raise, |m, t| m.with_throttle_time_ms(t))?;
                 }
             }
@@ -1078,13 +693,7 @@ mod tests {
     /// without `current_leader`, raised above and below the broker's value.
     #[test]
     fn produce_throttle_time_every_version_endpoints_and_leader() {
-        let ep = |rack: Option<&str>| Endpoint {
-            node_id: 2,
-            host: "broker-2.example".into(),
-            port: 9093,
-            rack: rack.map(str::to_string),
-            tags: BTreeMap::new(),
-        };
+        let ep = |rack| Endpoint::new(2, "broker-2.example", 9093, rack);
         let mut all = vec![];
         for v in ProduceResponse::VERSIONS.min..=ProduceResponse::VERSIONS.max {
             for eps in [
@@ -1095,15 +704,11 @@ mod tests {
             ] {
                 for leader in [None, Some((2, 7))] {
                     let part = ProducePart {
-                        index: 0,
                         error_code: 6,
                         base_offset: 100,
                         log_append_time_ms: -1,
-                        log_start_offset: 0,
-                        record_errors: vec![],
-                        error_message: None,
                         leader,
-                        tags: BTreeMap::new(),
+                        ..ProducePart::default()
                     };
                     let topics = vec![("t".to_string(), 1, vec![part], BTreeMap::new())];
                     let msg = produce_response(v, &topics, &eps, &BTreeMap::new(), 30);

@@ -43,6 +43,8 @@ pub mod frame;
 pub mod header;
 pub mod produce;
 pub mod rewrite;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod topics;
 pub mod versions;
 mod wire;

@@ -347,7 +347,8 @@ pub(crate) mod test_util {
     /// node id that the test map has no address for
     pub(crate) const UNMAPPED: i32 = 666;
 
-    /// Maps node `n` to `sluice.gateway:(19000 + n)`, except [`UNMAPPED`]; records what it saw.
+    /// Maps node `n` to `sluice.gateway:(19000 + n)` (wrapping), except [`UNMAPPED`]; records what it
+    /// saw.
     #[derive(Debug, Default)]
     pub(crate) struct TestMap {
         pub(crate) seen: Vec<(i32, String, i32)>,
@@ -355,7 +356,7 @@ pub(crate) mod test_util {
 
     impl TestMap {
         pub(crate) fn expect(node_id: i32) -> Option<(String, i32)> {
-            (node_id != UNMAPPED).then(|| (GATEWAY.to_string(), 19_000 + node_id))
+            (node_id != UNMAPPED).then(|| (GATEWAY.to_string(), 19_000i32.wrapping_add(node_id)))
         }
     }
 

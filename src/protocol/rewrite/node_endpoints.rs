@@ -332,290 +332,33 @@ mod tests {
     use super::super::test_util::*;
     use super::super::*;
     use super::scan;
-    use kafka_protocol::messages::fetch_response::{
-        self, AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData, SnapshotId,
-    };
-    use kafka_protocol::messages::produce_response::{
-        self, BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
-    };
-    use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, ProduceResponse, TopicName};
-    use kafka_protocol::protocol::StrBytes;
+    use crate::protocol::testing::*;
+    use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceResponse};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    fn tags(min_tag: i32) -> impl Strategy<Value = BTreeMap<i32, Bytes>> {
-        proptest::collection::btree_map(
-            min_tag..min_tag + 40,
-            proptest::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from),
-            0..3,
-        )
+    /// The endpoints a rewrite leaves of `eps`: those [`TestMap`] maps, at its address.
+    fn mapped(eps: &[Endpoint]) -> Vec<Endpoint> {
+        let map = |e: &Endpoint| {
+            let (host, port) = TestMap::expect(e.node_id)?;
+            Some(Endpoint {
+                host,
+                port,
+                ..e.clone()
+            })
+        };
+        eps.iter().filter_map(map).collect()
     }
 
-    fn endpoint_ids() -> impl Strategy<Value = Vec<(i32, bool)>> {
-        // (node id, with rack); UNMAPPED sometimes
-        proptest::collection::vec((prop_oneof![0i32..20, Just(UNMAPPED)], any::<bool>()), 0..4)
-    }
-
-    fn records() -> impl Strategy<Value = Option<Bytes>> {
-        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300).prop_map(Bytes::from))
-    }
-
-    #[derive(Debug, Clone)]
-    struct FetchPart {
-        hw: i64,
-        aborted: Option<Vec<(i64, i64)>>,
-        records: Option<Bytes>,
-        diverging: Option<(i32, i64)>,
-        leader: Option<(i32, i32)>,
-        snapshot: Option<(i64, i32)>,
-        tags: BTreeMap<i32, Bytes>,
-    }
-
-    fn fetch_part() -> impl Strategy<Value = FetchPart> {
-        (
-            any::<i64>(),
-            proptest::option::of(proptest::collection::vec(
-                (any::<i64>(), any::<i64>()),
-                0..3,
-            )),
-            records(),
-            proptest::option::of((0i32..100, 0i64..1000)),
-            proptest::option::of((0i32..100, 0i32..100)),
-            proptest::option::of((0i64..1000, 0i32..100)),
-            tags(3),
-        )
-            .prop_map(
-                |(hw, aborted, records, diverging, leader, snapshot, tags)| FetchPart {
-                    hw,
-                    aborted,
-                    records,
-                    diverging,
-                    leader,
-                    snapshot,
-                    tags,
-                },
-            )
-    }
-
-    fn fetch_response(
+    /// Runs the rewrite of `build(eps)` and checks the outcome against kafka-protocol's
+    /// `build(mapped(eps))`.
+    fn check_fetch(
         v: i16,
-        topics: &[(String, Vec<FetchPart>, BTreeMap<i32, Bytes>)],
-        endpoints: &[(i32, bool)],
-        top_tags: &BTreeMap<i32, Bytes>,
-    ) -> FetchResponse {
-        let responses = topics
-            .iter()
-            .map(|(name, parts, ttags)| {
-                let partitions = parts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| {
-                        let mut d = PartitionData::default()
-                            .with_partition_index(i as i32)
-                            .with_high_watermark(p.hw)
-                            .with_aborted_transactions(p.aborted.as_ref().map(|a| {
-                                a.iter()
-                                    .map(|(pid, off)| {
-                                        AbortedTransaction::default()
-                                            .with_producer_id((*pid).into())
-                                            .with_first_offset(*off)
-                                    })
-                                    .collect()
-                            }))
-                            .with_preferred_read_replica(BrokerId(if v >= 11 { 2 } else { -1 }))
-                            .with_records(p.records.clone());
-                        if v >= 5 {
-                            d = d.with_log_start_offset(4);
-                        }
-                        if v >= 12 {
-                            if let Some((e, o)) = p.diverging {
-                                d = d.with_diverging_epoch(
-                                    EpochEndOffset::default().with_epoch(e).with_end_offset(o),
-                                );
-                            }
-                            if let Some((l, e)) = p.leader {
-                                d = d.with_current_leader(
-                                    fetch_response::LeaderIdAndEpoch::default()
-                                        .with_leader_id(BrokerId(l))
-                                        .with_leader_epoch(e),
-                                );
-                            }
-                            if let Some((o, e)) = p.snapshot {
-                                d = d.with_snapshot_id(
-                                    SnapshotId::default().with_end_offset(o).with_epoch(e),
-                                );
-                            }
-                            d = d.with_unknown_tagged_fields(p.tags.clone());
-                        }
-                        d
-                    })
-                    .collect();
-                let mut t = FetchableTopicResponse::default().with_partitions(partitions);
-                if v <= 12 {
-                    t = t.with_topic(TopicName(StrBytes::from_string(name.clone())));
-                }
-                if v >= 12 {
-                    t = t.with_unknown_tagged_fields(ttags.clone());
-                }
-                t
-            })
-            .collect();
-        let mut r = FetchResponse::default()
-            .with_throttle_time_ms(5)
-            .with_responses(responses);
-        if v >= 7 {
-            r = r.with_session_id(77).with_error_code(0);
-        }
-        if v >= 16 {
-            r = r.with_node_endpoints(
-                endpoints
-                    .iter()
-                    .map(|(id, rack)| {
-                        fetch_response::NodeEndpoint::default()
-                            .with_node_id(BrokerId(*id))
-                            .with_host(StrBytes::from_static_str(UPSTREAM))
-                            .with_port(9092)
-                            .with_rack(rack.then(|| StrBytes::from_static_str("rack-1")))
-                    })
-                    .collect(),
-            );
-        }
-        if v >= 12 {
-            r = r.with_unknown_tagged_fields(top_tags.clone());
-        }
-        r
-    }
-
-    fn expected_fetch(mut r: FetchResponse) -> FetchResponse {
-        r.node_endpoints.retain(|e| e.node_id.0 != UNMAPPED);
-        for e in &mut r.node_endpoints {
-            let (h, p) = TestMap::expect(e.node_id.0).unwrap();
-            e.host = StrBytes::from_string(h);
-            e.port = p;
-        }
-        r
-    }
-
-    #[derive(Debug, Clone)]
-    struct ProducePart {
-        errors: Vec<(i32, Option<String>)>,
-        message: Option<String>,
-        leader: Option<(i32, i32)>,
-        tags: BTreeMap<i32, Bytes>,
-    }
-
-    fn produce_part() -> impl Strategy<Value = ProducePart> {
-        (
-            proptest::collection::vec((any::<i32>(), proptest::option::of("[a-z ]{0,10}")), 0..3),
-            proptest::option::of("[a-z ]{0,10}"),
-            proptest::option::of((0i32..100, 0i32..100)),
-            tags(1),
-        )
-            .prop_map(|(errors, message, leader, tags)| ProducePart {
-                errors,
-                message,
-                leader,
-                tags,
-            })
-    }
-
-    fn produce_response(
-        v: i16,
-        topics: &[(String, Vec<ProducePart>, BTreeMap<i32, Bytes>)],
-        endpoints: &[(i32, bool)],
-        top_tags: &BTreeMap<i32, Bytes>,
-    ) -> ProduceResponse {
-        let responses = topics
-            .iter()
-            .map(|(name, parts, ttags)| {
-                let parts = parts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| {
-                        let mut d = PartitionProduceResponse::default()
-                            .with_index(i as i32)
-                            .with_base_offset(100)
-                            .with_log_append_time_ms(7);
-                        if v >= 5 {
-                            d = d.with_log_start_offset(3);
-                        }
-                        if v >= 8 {
-                            d = d
-                                .with_record_errors(
-                                    p.errors
-                                        .iter()
-                                        .map(|(i, m)| {
-                                            BatchIndexAndErrorMessage::default()
-                                                .with_batch_index(*i)
-                                                .with_batch_index_error_message(
-                                                    m.clone().map(StrBytes::from_string),
-                                                )
-                                        })
-                                        .collect(),
-                                )
-                                .with_error_message(p.message.clone().map(StrBytes::from_string));
-                        }
-                        if v >= 10 {
-                            if let Some((l, e)) = p.leader {
-                                d = d.with_current_leader(
-                                    produce_response::LeaderIdAndEpoch::default()
-                                        .with_leader_id(BrokerId(l))
-                                        .with_leader_epoch(e),
-                                );
-                            }
-                        }
-                        if v >= 9 {
-                            d = d.with_unknown_tagged_fields(p.tags.clone());
-                        }
-                        d
-                    })
-                    .collect();
-                let mut t = TopicProduceResponse::default().with_partition_responses(parts);
-                if v <= 12 {
-                    t = t.with_name(TopicName(StrBytes::from_string(name.clone())));
-                }
-                if v >= 9 {
-                    t = t.with_unknown_tagged_fields(ttags.clone());
-                }
-                t
-            })
-            .collect();
-        let mut r = ProduceResponse::default()
-            .with_responses(responses)
-            .with_throttle_time_ms(9);
-        if v >= 10 {
-            r = r.with_node_endpoints(
-                endpoints
-                    .iter()
-                    .map(|(id, rack)| {
-                        produce_response::NodeEndpoint::default()
-                            .with_node_id(BrokerId(*id))
-                            .with_host(StrBytes::from_static_str(UPSTREAM))
-                            .with_port(9092)
-                            .with_rack(rack.then(|| StrBytes::from_static_str("rack-1")))
-                    })
-                    .collect(),
-            );
-        }
-        if v >= 9 {
-            r = r.with_unknown_tagged_fields(top_tags.clone());
-        }
-        r
-    }
-
-    fn expected_produce(mut r: ProduceResponse) -> ProduceResponse {
-        r.node_endpoints.retain(|e| e.node_id.0 != UNMAPPED);
-        for e in &mut r.node_endpoints {
-            let (h, p) = TestMap::expect(e.node_id.0).unwrap();
-            e.host = StrBytes::from_string(h);
-            e.port = p;
-        }
-        r
-    }
-
-    /// Runs the rewrite and checks the outcome against kafka-protocol.
-    fn check_fetch(v: i16, orig: &FetchResponse) -> Result<(), TestCaseError> {
-        let payload = response(ApiKey::Fetch, v, 1234, orig);
+        eps: &[Endpoint],
+        build: impl Fn(&[Endpoint]) -> FetchResponse,
+    ) -> Result<(), TestCaseError> {
+        let orig = build(eps);
+        let payload = response(ApiKey::Fetch, v, 1234, &orig);
         let off = crate::protocol::header::response_body_offset(&payload, 1, v).unwrap();
         let mut map = TestMap::default();
         let r = rewrite_response(1, v, payload.clone(), &mut map).unwrap();
@@ -636,12 +379,17 @@ mod tests {
         let out = r.into_payload(payload.clone());
         prop_assert!(!contains(&out, UPSTREAM) || v < 16);
         let got: FetchResponse = decode(ApiKey::Fetch, v, &payload, &out);
-        prop_assert_eq!(got, expected_fetch(orig.clone()));
+        prop_assert_eq!(got, build(&mapped(eps)));
         Ok(())
     }
 
-    fn check_produce(v: i16, orig: &ProduceResponse) -> Result<(), TestCaseError> {
-        let payload = response(ApiKey::Produce, v, 4321, orig);
+    fn check_produce(
+        v: i16,
+        eps: &[Endpoint],
+        build: impl Fn(&[Endpoint]) -> ProduceResponse,
+    ) -> Result<(), TestCaseError> {
+        let orig = build(eps);
+        let payload = response(ApiKey::Produce, v, 4321, &orig);
         let mut map = TestMap::default();
         let r = rewrite_response(0, v, payload.clone(), &mut map).unwrap();
         if v < 10 || orig.node_endpoints.is_empty() {
@@ -653,7 +401,7 @@ mod tests {
         let out = r.into_payload(payload.clone());
         prop_assert!(!contains(&out, UPSTREAM));
         let got: ProduceResponse = decode(ApiKey::Produce, v, &payload, &out);
-        prop_assert_eq!(got, expected_produce(orig.clone()));
+        prop_assert_eq!(got, build(&mapped(eps)));
         Ok(())
     }
 
@@ -663,25 +411,24 @@ mod tests {
         #[test]
         fn fetch_matches_kafka_protocol(
             v in 4i16..=18,
-            topics in proptest::collection::vec(
-                ("[a-z]{1,8}", proptest::collection::vec(fetch_part(), 0..4), tags(0)), 0..4),
-            endpoints in endpoint_ids(),
+            topics in topics(fetch_part()),
+            eps in endpoints(),
             top_tags in tags(1),
+            throttle in any::<i32>(),
+            error_code in any::<i16>(),
         ) {
-            let orig = fetch_response(v, &topics, &endpoints, &top_tags);
-            check_fetch(v, &orig)?;
+            check_fetch(v, &eps, |eps| fetch_response(v, &topics, eps, &top_tags, throttle, error_code))?;
         }
 
         #[test]
         fn produce_matches_kafka_protocol(
             v in 3i16..=13,
-            topics in proptest::collection::vec(
-                ("[a-z]{1,8}", proptest::collection::vec(produce_part(), 0..4), tags(0)), 0..4),
-            endpoints in endpoint_ids(),
+            topics in topics(produce_part()),
+            eps in endpoints(),
             top_tags in tags(1),
+            throttle in any::<i32>(),
         ) {
-            let orig = produce_response(v, &topics, &endpoints, &top_tags);
-            check_produce(v, &orig)?;
+            check_produce(v, &eps, |eps| produce_response(v, &topics, eps, &top_tags, throttle))?;
         }
 
         #[test]
@@ -696,40 +443,48 @@ mod tests {
 
     #[test]
     fn every_version_with_and_without_endpoints() {
-        let part = FetchPart {
-            hw: 10,
+        let ep = |id, rack: bool| Endpoint::new(id, UPSTREAM, 9092, rack.then_some("rack-1"));
+        let part = |index| FetchPart {
+            index,
+            high_watermark: 10,
+            log_start_offset: 4,
             aborted: Some(vec![(1, 2)]),
+            preferred_read_replica: 2,
             records: Some(Bytes::from_static(&[0xab; 100])),
             diverging: Some((1, 2)),
             leader: Some((3, 4)),
-            snapshot: None,
-            tags: BTreeMap::new(),
+            ..FetchPart::default()
         };
-        let topics = vec![("t".to_string(), vec![part.clone(), part], BTreeMap::new())];
+        let topics = vec![("t".to_string(), 0, vec![part(0), part(1)], BTreeMap::new())];
         for v in 4..=18 {
             for eps in [
                 vec![],
-                vec![(1, true), (UNMAPPED, false), (2, false)],
-                vec![(UNMAPPED, true)],
+                vec![ep(1, true), ep(UNMAPPED, false), ep(2, false)],
+                vec![ep(UNMAPPED, true)],
             ] {
-                let orig = fetch_response(v, &topics, &eps, &BTreeMap::new());
-                check_fetch(v, &orig).unwrap();
-                let payload = response(ApiKey::Fetch, v, 1, &orig);
+                let build =
+                    |eps: &[Endpoint]| fetch_response(v, &topics, eps, &BTreeMap::new(), 5, 0);
+                check_fetch(v, &eps, build).unwrap();
+                let payload = response(ApiKey::Fetch, v, 1, &build(&eps));
                 truncations_never_panic(1, v, &payload);
             }
         }
         let pp = ProducePart {
-            errors: vec![(1, Some("x".into()))],
-            message: Some("m".into()),
+            base_offset: 100,
+            log_append_time_ms: 7,
+            log_start_offset: 3,
+            record_errors: vec![(1, Some("x".into()))],
+            error_message: Some("m".into()),
             leader: Some((1, 1)),
-            tags: BTreeMap::new(),
+            ..ProducePart::default()
         };
-        let topics = vec![("t".to_string(), vec![pp], BTreeMap::new())];
+        let topics = vec![("t".to_string(), 0, vec![pp], BTreeMap::new())];
         for v in 3..=13 {
-            for eps in [vec![], vec![(1, true), (UNMAPPED, false)]] {
-                let orig = produce_response(v, &topics, &eps, &BTreeMap::new());
-                check_produce(v, &orig).unwrap();
-                let payload = response(ApiKey::Produce, v, 1, &orig);
+            for eps in [vec![], vec![ep(1, true), ep(UNMAPPED, false)]] {
+                let build =
+                    |eps: &[Endpoint]| produce_response(v, &topics, eps, &BTreeMap::new(), 9);
+                check_produce(v, &eps, build).unwrap();
+                let payload = response(ApiKey::Produce, v, 1, &build(&eps));
                 truncations_never_panic(0, v, &payload);
             }
         }
