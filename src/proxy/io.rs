@@ -103,6 +103,13 @@ impl ReadBuf {
         out
     }
 
+    /// Makes room for `want` more bytes at once (compacting, then growing), for a peer whose
+    /// declared frame sizes are trusted and already checked against the frame limit (a broker):
+    /// its large frames then cost one allocation, not a doubling per read.
+    pub fn reserve(&mut self, want: usize) {
+        self.room(want);
+    }
+
     /// Free room after the unconsumed bytes, at least `want` bytes of it (compacting, then
     /// growing; new room is zeroed once).
     fn room(&mut self, want: usize) -> &mut [u8] {
@@ -146,8 +153,9 @@ pub enum ReadOutcome {
 }
 
 /// Reads once from `r`, appending to `buf`. `want` is how many more bytes the current frame
-/// needs: the read offers room for it, but never more than the bytes already buffered (and at
-/// least 4 KiB), so memory follows the bytes that arrive, not a size a peer declares.
+/// needs: the buffer grows for it by at most as much as it already holds (at least 4 KiB), so
+/// memory follows the bytes that arrive, not a size a peer declares ([`ReadBuf::reserve`] makes
+/// room up front for a trusted peer); the read is offered all the room the buffer has.
 /// The read gives way to `interrupt` completing (then [`ReadOutcome::Stopped`]) and to `timeout`
 /// completing (then [`ReadOutcome::TimedOut`]; a deadline, or an idle timer that starts when the
 /// caller's condition holds); either way `buf` keeps exactly the bytes received.

@@ -10,6 +10,7 @@
 //! (downstream = client, upstream = broker, gateway = Sluice) and why, and closes only its own
 //! connections. Network input never panics.
 
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -308,7 +309,7 @@ async fn serve(
     }
 
     // 2. Upstream connection: pooled if a clean one is idle, else a new one.
-    let (upstream, upstream_addr) = match connect_upstream(shard, target).await {
+    let (upstream, upstream_addr, usage) = match connect_upstream(shard, target).await {
         Ok(u) => u,
         Err(e) => {
             // Look like the unreachable broker: a reset, which clients retry, rather than an
@@ -325,12 +326,13 @@ async fn serve(
     let mut ubuf = ReadBuf::new();
     let queue = InFlightQueue::default();
     let ident = SessionIdentity::new(peer.map(|p| p.ip()));
-    let usage = Usage::default();
+    let written_all_at = Cell::new(None);
     let ctx = Pumps {
         shard,
         queue: &queue,
         ident: &ident,
         usage: &usage,
+        written_all_at: &written_all_at,
     };
 
     // 3. Pump both ways until the request side ends (then everything in flight has been answered)
@@ -368,26 +370,28 @@ async fn serve(
     Ok(())
 }
 
-/// The upstream connection of a new session: a pooled one if a live one is idle, else a new one.
-/// The client has not authenticated yet (its first request is not even forwarded), so only
+/// The upstream connection of a new session, its address, and what is known of its use: a pooled
+/// one if a live one is idle (it keeps its proof of carrying no identity), else a new one. The
+/// client has not authenticated yet (its first request is not even forwarded), so only
 /// connections that carry no credential are candidates.
 async fn connect_upstream(
     shard: &Rc<Shard>,
     target: Target,
-) -> Result<(TcpStream, String), SessionError> {
+) -> Result<(TcpStream, String, Usage), SessionError> {
     match target {
         Target::Bootstrap => {
             let candidates = shard.any_broker_candidates();
             for a in &candidates {
-                if let Some(s) = shard.pool.take(&Credential::Unauthenticated, a) {
-                    return Ok((s, a.clone()));
+                if let Some((s, proof)) = shard.pool.take(&Credential::Unauthenticated, a) {
+                    return Ok((s, a.clone(), Usage::resumed(proof)));
                 }
             }
-            shard
+            let (s, a) = shard
                 .connector
                 .connect_any(&candidates)
                 .await
-                .map_err(SessionError::UpstreamConnect)
+                .map_err(SessionError::UpstreamConnect)?;
+            Ok((s, a, Usage::default()))
         }
         Target::Node(node_id) => {
             let mut addr = shard.topology.borrow().get(node_id).map(str::to_string);
@@ -396,15 +400,15 @@ async fn connect_upstream(
                 addr = shard.topology.borrow().get(node_id).map(str::to_string);
             }
             let addr = addr.ok_or(SessionError::UnknownNode(node_id))?;
-            if let Some(s) = shard.pool.take(&Credential::Unauthenticated, &addr) {
-                return Ok((s, addr));
+            if let Some((s, proof)) = shard.pool.take(&Credential::Unauthenticated, &addr) {
+                return Ok((s, addr, Usage::resumed(proof)));
             }
             let s = shard
                 .connector
                 .connect(&addr)
                 .await
                 .map_err(SessionError::UpstreamConnect)?;
-            Ok((s, addr))
+            Ok((s, addr, Usage::default()))
         }
     }
 }
@@ -416,6 +420,10 @@ struct Pumps<'a> {
     ident: &'a SessionIdentity,
     /// What the client did on its upstream connection: whether it may be pooled afterwards.
     usage: &'a Usage,
+    /// Since when every response has been written to the client with nothing in flight (set by
+    /// the response pump when it goes idle, cleared while it has responses to handle): the
+    /// start of the client's idle time.
+    written_all_at: &'a Cell<Option<Instant>>,
 }
 
 async fn request_pump(
@@ -430,6 +438,7 @@ async fn request_pump(
         queue,
         ident,
         usage,
+        written_all_at,
     } = *ctx;
     let metrics = &shard.metrics;
     let mut policy_ctx = PolicyCtx::new(shard, conn_id, ident.source);
@@ -446,7 +455,7 @@ async fn request_pump(
             let payload = &cbuf[run + 4..run + len];
             let (peek, disp) = dispose(payload, &cfg.policy, &mut policy_ctx)?;
             metrics.request(peek.api_key, peek.api_version);
-            usage.request(peek.api_key);
+            usage.request(peek.api_key, peek.body_offset.is_some());
             ident.remember(peek.client_id(payload));
             // Every request counts against request-rate quotas (KIP-124, counted: see
             // QuotaRule::requests_per_s), connection set-up excepted; a breach is answered
@@ -547,12 +556,22 @@ async fn request_pump(
             }
         }
 
-        // Idle: nothing in flight and nothing read for the timeout. Requests still in flight
-        // are answered while this read waits (only this pump adds to the queue), so the timer
-        // starts when the queue empties.
+        // Idle: nothing in flight, every response written, and nothing read for the timeout.
+        // Requests still in flight are answered while this read waits (only this pump adds to
+        // the queue), so the timer starts once the response pump has written the last one.
         let idle = async {
-            queue.wait_empty().await;
-            glommio::timer::sleep(cfg.client_idle_timeout).await;
+            loop {
+                queue.wait_empty().await;
+                let left = match written_all_at.get() {
+                    Some(at) => cfg.client_idle_timeout.saturating_sub(at.elapsed()),
+                    // The last response is still being written.
+                    None => cfg.client_idle_timeout,
+                };
+                if left.is_zero() && queue.is_empty() && written_all_at.get().is_some() {
+                    break;
+                }
+                glommio::timer::sleep(left.max(Duration::from_millis(1))).await;
+            }
         };
         match pio::read_into(
             client_r,
@@ -686,6 +705,7 @@ async fn response_pump(
         queue,
         ident,
         usage,
+        written_all_at,
     } = *ctx;
     let metrics = &shard.metrics;
     let mut answered = Answered::default();
@@ -693,6 +713,10 @@ async fn response_pump(
     loop {
         let max = shard.config().max_frame_bytes;
         if queue.is_empty() {
+            // Every response is written: the client's idle time starts (see request_pump).
+            if written_all_at.get().is_none() {
+                written_all_at.set(Some(Instant::now()));
+            }
             // Idle: keep watching the broker, so that its close reaches the client at once (as
             // it would without a gateway), not with the client's next request.
             let outcome =
@@ -711,6 +735,7 @@ async fn response_pump(
                 _ => {}
             }
         }
+        written_all_at.set(None);
         let mut run = 0usize;
         while let Some((corr, api_key, api_version, local)) = queue.head() {
             if local {
@@ -877,6 +902,9 @@ async fn response_pump(
         if queue.is_empty() {
             continue;
         }
+        // The broker's frame size was checked against the frame limit when its first four bytes
+        // arrived: room for the whole frame at once.
+        ubuf.reserve(bytes_wanted(ubuf));
         match pio::read_into(
             up_r,
             ubuf,

@@ -91,7 +91,7 @@ pub async fn discover(shard: &Rc<Shard>) -> Result<usize, DiscoveryError> {
     let n = map.finish();
     // The connection carried one Metadata request, answered without authentication.
     let usage = Usage::default();
-    usage.request(ApiKey::Metadata as i16);
+    usage.request(ApiKey::Metadata as i16, true);
     usage.answered(ApiKey::Metadata as i16);
     if let Ok(proof) = usage.poolable() {
         shard.pool.put(proof, &addr, stream);

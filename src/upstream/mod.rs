@@ -20,7 +20,7 @@
 //!
 //! The pool is keyed by credential and broker address ([`reuse::Credential`]), and
 //! [`pool::Pool::put`] takes only a [`reuse::Poolable`] proof, which [`reuse::Usage`] alone makes:
-//! no path can pool a connection past the rule. Closes of either kind are counted in `sluice_upstream_not_pooled{reason}`. Nothing else
+//! no path can pool a connection past the rule. Closes of either kind are counted in `sluice_upstream_not_pooled_total{reason}`. Nothing else
 //! hands an upstream connection from one client to another: sessions never reconnect upstream
 //! (a lost broker ends the session), a drain closes every connection, and [`discovery`] pools
 //! only its own connection, which carried one Metadata request and no credential. A broker-side

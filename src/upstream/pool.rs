@@ -12,12 +12,14 @@ use crate::upstream::reuse::{Credential, Poolable};
 
 /// A pool key: the credential a connection carries and the broker address.
 type Key = (Credential, String);
+/// An idle connection, the proof it was pooled with, and since when it is idle.
+type Idle = (TcpStream, Poolable, Instant);
 
 /// Idle upstream connections of one shard.
 pub struct Pool {
     max_idle_per_broker: Cell<usize>,
     idle_timeout: Cell<Duration>,
-    idle: RefCell<HashMap<Key, Vec<(TcpStream, Instant)>>>,
+    idle: RefCell<HashMap<Key, Vec<Idle>>>,
     reuses: RefCell<HashMap<String, u64>>,
 }
 
@@ -58,19 +60,19 @@ impl Pool {
             .collect()
     }
 
-    /// Takes a live idle connection to `addr` that carries `credential`, newest first; stale or
-    /// dead ones are closed.
-    pub fn take(&self, credential: &Credential, addr: &str) -> Option<TcpStream> {
+    /// Takes a live idle connection to `addr` that carries `credential`, newest first, with the
+    /// proof it was pooled with; stale or dead ones are closed.
+    pub fn take(&self, credential: &Credential, addr: &str) -> Option<(TcpStream, Poolable)> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&(credential.clone(), addr.to_string()))?;
-        while let Some((s, since)) = list.pop() {
+        while let Some((s, proof, since)) = list.pop() {
             if since.elapsed() < self.idle_timeout.get() && is_idle_and_open(&s) {
                 *self
                     .reuses
                     .borrow_mut()
                     .entry(addr.to_string())
                     .or_insert(0) += 1;
-                return Some(s);
+                return Some((s, proof));
             }
         }
         None
@@ -87,9 +89,9 @@ impl Pool {
         let list = idle
             .entry((proof.credential().clone(), addr.to_string()))
             .or_default();
-        list.retain(|(_, since)| since.elapsed() < timeout);
+        list.retain(|(_, _, since)| since.elapsed() < timeout);
         if list.len() < max {
-            list.push((stream, Instant::now()));
+            list.push((stream, proof, Instant::now()));
         }
     }
 
@@ -98,7 +100,7 @@ impl Pool {
         let (max, timeout) = (self.max_idle_per_broker.get(), self.idle_timeout.get());
         let mut idle = self.idle.borrow_mut();
         idle.retain(|_, list| {
-            list.retain(|(_, since)| since.elapsed() < timeout);
+            list.retain(|(_, _, since)| since.elapsed() < timeout);
             list.truncate(max);
             !list.is_empty()
         });
@@ -125,7 +127,7 @@ mod tests {
     /// A proof as a session makes it: a Metadata request answered, no SASL.
     fn proof() -> Poolable {
         let u = Usage::default();
-        u.request(3);
+        u.request(3, true);
         u.answered(3);
         u.poolable().expect("poolable")
     }

@@ -61,14 +61,34 @@ const API_KEY_SASL_AUTHENTICATE: i16 = 36;
 #[derive(Debug, Default)]
 pub struct Usage {
     sasl: Cell<bool>,
+    opaque: Cell<bool>,
     answered_unauthenticated: Cell<bool>,
 }
 
 impl Usage {
-    /// A request of `api_key` read from the client, called before it is forwarded.
-    pub fn request(&self, api_key: i16) {
+    /// The usage of a connection taken from the pool: already proven to carry no identity, so
+    /// a client that only sends ApiVersions on it (a health check) does not make it unverified.
+    pub fn resumed(proof: Poolable) -> Self {
+        let Poolable { credential } = proof;
+        match credential {
+            Credential::Unauthenticated => Usage {
+                sasl: Cell::new(false),
+                opaque: Cell::new(false),
+                answered_unauthenticated: Cell::new(true),
+            },
+        }
+    }
+
+    /// A request of `api_key` read from the client, called before it is forwarded; `known` is
+    /// whether Sluice knows the api key and version (can find the request's body). A request
+    /// Sluice cannot read could be anything, a legacy SASL packet included: the connection is
+    /// no longer poolable.
+    pub fn request(&self, api_key: i16, known: bool) {
         if matches!(api_key, API_KEY_SASL_HANDSHAKE | API_KEY_SASL_AUTHENTICATE) {
             self.sasl.set(true);
+        }
+        if !known {
+            self.opaque.set(true);
         }
     }
 
@@ -90,7 +110,7 @@ impl Usage {
     pub fn poolable(&self) -> Result<Poolable, NotPooled> {
         if self.sasl.get() {
             Err(NotPooled::Sasl)
-        } else if !self.answered_unauthenticated.get() {
+        } else if self.opaque.get() || !self.answered_unauthenticated.get() {
             Err(NotPooled::Unverified)
         } else {
             Ok(Poolable {
@@ -107,9 +127,9 @@ mod tests {
     #[test]
     fn plain_traffic_is_poolable() {
         let u = Usage::default();
-        u.request(18);
+        u.request(18, true);
         u.answered(18);
-        u.request(3);
+        u.request(3, true);
         u.answered(3);
         assert_eq!(
             u.poolable().map(|p| p.credential().clone()),
@@ -121,30 +141,66 @@ mod tests {
     fn any_sasl_request_taints_for_good() {
         for key in [17, 36] {
             let u = Usage::default();
-            u.request(18);
+            u.request(18, true);
             u.answered(18);
-            u.request(key);
-            u.request(3);
+            u.request(key, true);
+            u.request(3, true);
             u.answered(3);
             assert_eq!(u.poolable(), Err(NotPooled::Sasl), "api key {key}");
         }
         // Even when the broker never answered the SASL request.
         let u = Usage::default();
-        u.request(3);
+        u.request(3, true);
         u.answered(3);
-        u.request(17);
+        u.request(17, true);
         assert_eq!(u.poolable(), Err(NotPooled::Sasl));
+    }
+
+    #[test]
+    fn a_request_sluice_cannot_read_is_never_pooled() {
+        let u = Usage::default();
+        u.request(18, true);
+        u.answered(18);
+        u.request(3, true);
+        u.answered(3);
+        u.request(9999, false);
+        assert_eq!(
+            u.poolable().map(|p| p.credential().clone()),
+            Err(NotPooled::Unverified)
+        );
+    }
+
+    #[test]
+    fn a_pooled_connection_keeps_its_proof_but_not_past_sasl() {
+        let proven = || {
+            let u = Usage::default();
+            u.request(3, true);
+            u.answered(3);
+            u.poolable().expect("poolable")
+        };
+        // A health check that only asks ApiVersions on a pooled connection keeps it poolable.
+        let u = Usage::resumed(proven());
+        u.request(18, true);
+        u.answered(18);
+        assert!(u.poolable().is_ok());
+        // SASL on it still closes it.
+        let u = Usage::resumed(proven());
+        u.request(17, true);
+        assert_eq!(
+            u.poolable().map(|p| p.credential().clone()),
+            Err(NotPooled::Sasl)
+        );
     }
 
     #[test]
     fn only_api_versions_or_nothing_is_unverified() {
         let u = Usage::default();
         assert_eq!(u.poolable(), Err(NotPooled::Unverified));
-        u.request(18);
+        u.request(18, true);
         u.answered(18);
         assert_eq!(u.poolable(), Err(NotPooled::Unverified));
         // A request sent but not answered proves nothing either.
-        u.request(3);
+        u.request(3, true);
         assert_eq!(u.poolable(), Err(NotPooled::Unverified));
         assert_eq!(NotPooled::Unverified.label(), "unverified");
         assert_eq!(NotPooled::Sasl.label(), "sasl");

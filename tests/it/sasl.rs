@@ -314,3 +314,81 @@ fn sasl_passthrough_clients_connection_after_connection() {
     );
     report.assert_only(sluice.pid());
 }
+
+/// The rule keeps pooling where it is safe: on the PLAINTEXT listener a connection that served
+/// Metadata goes back to the pool and serves the next client, while one that only answered
+/// ApiVersions on a fresh connection is closed (`unverified`), and no connection is closed for
+/// SASL.
+#[test]
+fn plaintext_connections_are_still_pooled() {
+    let cluster = shared();
+    let mut sluice = Sluice::start_with(&cluster, 1, "");
+    let addr = sluice.bootstrap();
+    let metric =
+        |sluice: &Sluice, name: &str, labels: &[(&str, &str)]| sluice.metrics().sum(name, labels);
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !ok() {
+            assert!(std::time::Instant::now() < deadline, "{what} within 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let reuses_before = metric(&sluice, "sluice_upstream_pool_reuses_total", &[]);
+    for round in 0..3 {
+        let n = metadata_without_credentials(&addr)
+            .unwrap_or_else(|| panic!("round {round}: no Metadata on the PLAINTEXT listener"));
+        assert!(n > 0);
+        // The session has ended (and pooled its connection) before the next client comes.
+        wait_for("the session ended", &|| {
+            metric(&sluice, "sluice_connections_active", &[]) == 0.0
+        });
+    }
+    wait_for("a pooled connection reused", &|| {
+        metric(&sluice, "sluice_upstream_pool_reuses_total", &[]) >= reuses_before + 2.0
+    });
+    // Four clients at once that only ask ApiVersions: at most the pooled ones are reused, the
+    // others get fresh connections, which prove nothing and are closed.
+    let clients: Vec<TcpStream> = (0..4)
+        .map(|i| {
+            let mut s = TcpStream::connect(&addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(20)))
+                .expect("timeout");
+            s.write_all(&frame(
+                ApiKey::ApiVersions,
+                3,
+                i,
+                &ApiVersionsRequest::default()
+                    .with_client_software_name(StrBytes::from_static_str("sluice-it"))
+                    .with_client_software_version(StrBytes::from_static_str("1")),
+            ))
+            .expect("write");
+            s
+        })
+        .collect();
+    for mut s in clients {
+        read_frame(&mut s).expect("ApiVersions answered");
+    }
+    wait_for(
+        "an ApiVersions-only fresh connection closed as unverified",
+        &|| {
+            metric(
+                &sluice,
+                "sluice_upstream_not_pooled_total",
+                &[("reason", "unverified")],
+            ) >= 1.0
+        },
+    );
+    assert_eq!(
+        metric(
+            &sluice,
+            "sluice_upstream_not_pooled_total",
+            &[("reason", "sasl")]
+        ),
+        0.0
+    );
+    assert!(
+        sluice.is_running(),
+        "Sluice exited:\n{}",
+        sluice.log_tail(60)
+    );
+}
