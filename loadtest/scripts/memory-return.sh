@@ -12,7 +12,6 @@ BIN=${BIN:-$ROOT/target/release}
 label=${1:-run}
 cd "$(mktemp -d)"
 trap 'kill ${SL:-} ${MB:-} 2>/dev/null || true' EXIT
-pkill -f "sluice-mock-broker --ports 29092" 2>/dev/null || true
 $BIN/sluice-mock-broker --ports 29092 --partitions 8 --produce-delay-us 20000 --log-cap-mib 64 >/dev/null 2>&1 &
 MB=$!
 cat > sluice.toml <<TOML

@@ -50,11 +50,18 @@ impl AnswerBound {
 
     /// `message` for one more entry while the message budget lasts (a shared copy), else `None`.
     pub fn message(&self, message: &StrBytes) -> Option<StrBytes> {
+        self.take_message(message.len()).then(|| message.clone())
+    }
+
+    /// Whether one more entry may carry a message of `len` bytes (then counted against the
+    /// budget).
+    pub fn take_message(&self, len: usize) -> bool {
         let left = self.message_bytes_left.get();
-        (message.len() <= left).then(|| {
-            self.message_bytes_left.set(left - message.len());
-            message.clone()
-        })
+        let fits = len <= left;
+        if fits {
+            self.message_bytes_left.set(left - len);
+        }
+        fits
     }
 
     /// Checks the computed size of an answer.

@@ -10,11 +10,10 @@
 //! maxTimestamp int64, producerId int64, ...`.
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::Encodable;
 
-use super::wire::{Cursor, WireError};
+use super::wire::{put_compact_str, put_uvarint, Cursor, WireError};
 
 /// Record batch compression codecs (attributes bits 0-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -278,9 +277,15 @@ pub fn error_response(
 /// (v13 requests name topics by id: `name` is then empty). Partitions carry the message while
 /// `bound`'s message budget lasts.
 ///
+/// The answer is written straight from an in-place walk of the request (nothing of the request
+/// is decoded or copied), so building it takes the answer's own bytes and no more; it stops as
+/// soon as it would pass `bound`. Layout (ProduceResponse v0-v13, Kafka protocol guide):
+/// `[topic (name, or topic_id from v13), [partition index, error_code, base_offset,
+/// log_append_time_ms (v2+), log_start_offset (v5+), record_errors and error_message (v8+)]],
+/// throttle_time_ms (v1+)`, flexible from v9 (the v10+ tagged fields are left out).
+///
 /// # Errors
-/// When the request body cannot be decoded, the answer would exceed `bound`, or the response
-/// cannot be encoded.
+/// When the request body cannot be walked, or the answer would exceed `bound`.
 pub fn error_response_by_topic(
     payload: &[u8],
     body: usize,
@@ -289,35 +294,101 @@ pub fn error_response_by_topic(
     per_topic: impl Fn(&str) -> (i16, String),
     bound: &AnswerBound,
 ) -> Result<Bytes, String> {
-    let mut b = Bytes::copy_from_slice(payload.get(body..).ok_or("short request")?);
-    let req = ProduceRequest::decode(&mut b, version).map_err(|e| e.to_string())?;
-    let responses = req
-        .topic_data
-        .iter()
-        .map(|t| {
-            let (error_code, message) = per_topic(t.name.0.as_str());
-            let message = StrBytes::from_string(message);
-            TopicProduceResponse::default()
-                .with_name(t.name.clone())
-                .with_topic_id(t.topic_id)
-                .with_partition_responses(
-                    t.partition_data
-                        .iter()
-                        .map(|p| {
-                            PartitionProduceResponse::default()
-                                .with_index(p.index)
-                                .with_error_code(error_code)
-                                .with_base_offset(-1)
-                                .with_log_append_time_ms(-1)
-                                .with_log_start_offset(-1)
-                                .with_error_message(bound.message(&message))
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    let resp = ProduceResponse::default().with_responses(responses);
-    local_response(ApiKey::Produce, version, correlation_id, &resp, bound)
+    let flexible = version >= 9;
+    let too_large = |n: usize| bound.check(n);
+    let walk = |e: WireError| format!("Produce v{version} request: {e}");
+    let mut c = Cursor::at(payload, body);
+    c.string(flexible).map_err(walk)?; // transactional_id
+    c.i16().map_err(walk)?; // acks
+    c.i32().map_err(walk)?; // timeout_ms
+    let topics = c.count(flexible, 2).map_err(walk)?.unwrap_or(0);
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&correlation_id.to_be_bytes());
+    if flexible {
+        out.push(0); // response header v1: no tagged fields
+    }
+    put_len(&mut out, flexible, topics);
+    for _ in 0..topics {
+        let name = if version >= 13 {
+            out.extend_from_slice(c.take(16).map_err(walk)?); // topic_id
+            ""
+        } else {
+            let name = c.str(flexible).map_err(walk)?;
+            put_str(&mut out, flexible, Some(name));
+            name
+        };
+        let (error_code, message) = per_topic(name);
+        let partitions = c.count(flexible, 5).map_err(walk)?.unwrap_or(0);
+        put_len(&mut out, flexible, partitions);
+        for _ in 0..partitions {
+            let index = c.i32().map_err(walk)?;
+            c.skip_bytes(flexible).map_err(walk)?; // records
+            if flexible {
+                c.skip_tagged().map_err(walk)?;
+            }
+            out.extend_from_slice(&index.to_be_bytes());
+            out.extend_from_slice(&error_code.to_be_bytes());
+            out.extend_from_slice(&(-1i64).to_be_bytes()); // base_offset
+            if version >= 2 {
+                out.extend_from_slice(&(-1i64).to_be_bytes()); // log_append_time_ms
+            }
+            if version >= 5 {
+                out.extend_from_slice(&(-1i64).to_be_bytes()); // log_start_offset
+            }
+            if version >= 8 {
+                put_len(&mut out, flexible, 0); // record_errors
+                let carried = bound
+                    .take_message(message.len())
+                    .then_some(message.as_str());
+                put_str(&mut out, flexible, carried); // error_message
+            }
+            if flexible {
+                out.push(0);
+            }
+            too_large(out.len())?;
+        }
+        if flexible {
+            c.skip_tagged().map_err(walk)?;
+            out.push(0);
+        }
+    }
+    if version >= 1 {
+        out.extend_from_slice(&0i32.to_be_bytes()); // throttle_time_ms
+    }
+    if flexible {
+        out.push(0);
+    }
+    too_large(out.len())?;
+    Ok(Bytes::from(out))
+}
+
+/// Appends an array length: compact (length + 1, unsigned varint) when `flexible`, else int32.
+fn put_len(out: &mut Vec<u8>, flexible: bool, n: usize) {
+    if flexible {
+        put_uvarint(
+            out,
+            u32::try_from(n).unwrap_or(u32::MAX - 1).saturating_add(1),
+        );
+    } else {
+        out.extend_from_slice(&i32::try_from(n).unwrap_or(i32::MAX).to_be_bytes());
+    }
+}
+
+/// Appends a nullable string: compact when `flexible`, else int16 length (-1: null).
+fn put_str(out: &mut Vec<u8>, flexible: bool, s: Option<&str>) {
+    if flexible {
+        put_compact_str(out, s);
+        return;
+    }
+    match s {
+        None => out.extend_from_slice(&(-1i16).to_be_bytes()),
+        Some(s) => {
+            // Names and messages here come from a request frame or from Sluice: far below 32 KiB.
+            let n = s.len().min(i16::MAX as usize);
+            out.extend_from_slice(&(n as i16).to_be_bytes());
+            out.extend_from_slice(&s.as_bytes()[..n]);
+        }
+    }
 }
 
 /// A response payload (no size prefix) that Sluice answers itself: the response header of
@@ -349,8 +420,8 @@ pub(crate) fn local_response<T: Encodable>(
 mod tests {
     use super::*;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-    use kafka_protocol::messages::{RequestHeader, TopicName};
-    use kafka_protocol::protocol::Message;
+    use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader, TopicName};
+    use kafka_protocol::protocol::{Decodable, Message, StrBytes};
 
     /// A v2 record batch of `records` bytes of padding (not valid records: the scanner never
     /// reads past the header).

@@ -6,8 +6,8 @@
 //! here waits on another shard.
 //!
 //! A refused connection is closed at once, counted in `sluice_connections_refused_total` by
-//! reason, and logged at warn at most once a second per shard (with how many were refused
-//! since), at debug otherwise.
+//! reason, and logged at warn at most 5 times a second per shard and reason (the next line
+//! saying how many were held back, [`LogBudget`]), at debug otherwise.
 
 use std::net::SocketAddr;
 use std::rc::Rc;

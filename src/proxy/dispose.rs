@@ -182,12 +182,22 @@ impl<'a> PolicyCtx<'a> {
     }
 
     fn log_at(&mut self, rule: &str, action: Action, reason: &str, api_key: i16, warn: bool) {
-        if warn {
-            if !self.logged.iter().any(|r| r == rule) {
-                self.logged.push(rule.to_string());
-            }
+        if warn && !self.logged.iter().any(|r| r == rule) {
+            self.logged.push(rule.to_string());
+        }
+        // Clients can repeat violations at will, over as many connections as they like: warn
+        // lines are also held to the shard's log budget.
+        let suppressed = if warn {
+            self.shard.log_budget.admit(
+                ("policy_violation", action.label()),
+                std::time::Instant::now(),
+            )
+        } else {
+            None
+        };
+        if let Some(suppressed) = suppressed {
             tracing::warn!(shard = self.shard.id, conn_id = self.conn_id, peer = ?self.source,
-                rule, action = action.label(), api_key, reason, "policy violation");
+                rule, action = action.label(), api_key, reason, suppressed, "policy violation");
         } else {
             tracing::debug!(
                 shard = self.shard.id,

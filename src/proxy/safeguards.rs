@@ -175,8 +175,7 @@ pub(super) fn check_read_only_produce(
     let names =
         produce::topic_names(payload, body, peek.api_version).map_err(SessionError::BadProduce)?;
     let rejected = read_only_verdicts(names.iter().copied(), &id, policy, ctx, peek.api_key);
-    let Some((first_rule, first_topic)) = rejected.first().map(|(r, t)| (r.clone(), t.clone()))
-    else {
+    let Some((first_rule, first_topic)) = rejected.first() else {
         return Ok(None);
     };
     if acks == 0 {
@@ -190,8 +189,8 @@ pub(super) fn check_read_only_produce(
         body,
         peek.api_version,
         peek.correlation_id,
-        |topic| match rejected.iter().find(|(_, t)| t == topic) {
-            Some((rule, _)) => (
+        |topic| match rejected.rule_of(topic) {
+            Some(rule) => (
                 TOPIC_AUTHORIZATION_FAILED,
                 format!("rejected by Sluice policy {rule}: topic {topic} is read-only"),
             ),
@@ -208,16 +207,47 @@ pub(super) fn check_read_only_produce(
     .map_err(SessionError::PolicyResponse)
 }
 
-/// Logs every read-only violation among `topics`; returns (rule, topic) for each topic a reject
-/// rule covers, in request order.
+/// The topics of one request that a read-only reject rule covers: the rule of each (looked up in
+/// O(1): a request may name millions of topics), and the first one in request order.
+#[derive(Default)]
+struct ReadOnlyVerdicts {
+    first: Option<(String, String)>,
+    by_topic: std::collections::HashMap<String, String>,
+}
+
+impl ReadOnlyVerdicts {
+    /// (rule, topic) of the first rejected topic, in request order.
+    fn first(&self) -> Option<(String, String)> {
+        self.first.clone()
+    }
+
+    /// The reject rule that covers `topic`, if any.
+    fn rule_of(&self, topic: &str) -> Option<&str> {
+        self.by_topic.get(topic).map(String::as_str)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn reject(&mut self, rule: &str, topic: &str) {
+        if !self.by_topic.contains_key(topic) {
+            self.by_topic.insert(topic.to_string(), rule.to_string());
+            self.first
+                .get_or_insert_with(|| (rule.to_string(), topic.to_string()));
+        }
+    }
+}
+
+/// Logs every read-only violation among `topics`; returns the topics a reject rule covers.
 fn read_only_verdicts<'t>(
     topics: impl Iterator<Item = &'t str>,
     id: &Identity<'_>,
     policy: &Policy,
     ctx: &mut PolicyCtx<'_>,
     api_key: i16,
-) -> Vec<(String, String)> {
-    let mut rejected: Vec<(String, String)> = Vec::new();
+) -> ReadOnlyVerdicts {
+    let mut rejected = ReadOnlyVerdicts::default();
     for topic in topics {
         for rule in policy.read_only_rules(id) {
             if !rule.covers(topic) {
@@ -225,8 +255,8 @@ fn read_only_verdicts<'t>(
             }
             let reason = format!("topic {topic} is read-only");
             ctx.log(&rule.name, rule.action, &reason, api_key);
-            if rule.action == Action::Reject && !rejected.iter().any(|(_, t)| t == topic) {
-                rejected.push((rule.name.clone(), topic.to_string()));
+            if rule.action == Action::Reject {
+                rejected.reject(&rule.name, topic);
             }
         }
     }
@@ -265,7 +295,7 @@ pub(super) fn check_delete_records(
         peek.api_version,
         peek.correlation_id,
         |topic| {
-            if rejected.iter().any(|(_, t)| t == topic) {
+            if rejected.rule_of(topic).is_some() {
                 TOPIC_AUTHORIZATION_FAILED
             } else {
                 POLICY_VIOLATION
@@ -311,12 +341,12 @@ pub(super) fn check_delete_topics(
         ctx,
         peek.api_key,
     );
-    let Some((first_rule, first_topic)) = rejected.first().cloned() else {
+    let Some((first_rule, first_topic)) = rejected.first() else {
         return Ok(None);
     };
     delete_topics::error_response(&names, peek.api_version, peek.correlation_id, |topic| {
-        match rejected.iter().find(|(_, t)| t == topic) {
-            Some((rule, _)) => (
+        match rejected.rule_of(topic) {
+            Some(rule) => (
                 TOPIC_AUTHORIZATION_FAILED,
                 format!("rejected by Sluice policy {rule}: topic {topic} is read-only"),
             ),
