@@ -255,7 +255,15 @@ pub fn response_throttle_time_ms(
     api_version: i16,
     body: usize,
 ) -> Option<i32> {
-    let at = throttle_time_offset(payload, api_key, api_version, body)?;
+    throttle_time_at(
+        payload,
+        throttle_time_offset(payload, api_key, api_version, body)?,
+    )
+}
+
+/// `throttle_time_ms` at offset `at` of `payload` (found by [`throttle_time_offset`] or by a walk
+/// that passed it), in milliseconds; `None` where its bytes are missing or it is negative.
+pub fn throttle_time_at(payload: &[u8], at: usize) -> Option<i32> {
     i32_at(payload, at).filter(|ms| *ms >= 0)
 }
 
@@ -270,9 +278,14 @@ pub fn raise_throttle_time_ms(
     body: usize,
     ms: i32,
 ) -> bool {
-    let Some(at) = throttle_time_offset(payload, api_key, api_version, body) else {
-        return false;
-    };
+    match throttle_time_offset(payload, api_key, api_version, body) {
+        Some(at) => raise_throttle_time_at(payload, at, ms),
+        None => false,
+    }
+}
+
+/// As [`raise_throttle_time_ms`], for the field at offset `at` (see [`throttle_time_at`]).
+pub fn raise_throttle_time_at(payload: &mut [u8], at: usize, ms: i32) -> bool {
     let Some(field) = at.checked_add(4).and_then(|end| payload.get_mut(at..end)) else {
         return false;
     };

@@ -769,16 +769,28 @@ async fn response_pump(
                 throttle_ms = e.throttle_ms;
             }
             let cfg = shard.config();
+            // Produce and Fetch responses are walked once (where a walk is needed at all) for
+            // throttle_time_ms and KIP-951 node endpoints. A response that cannot be walked is an
+            // error only where it must be rewritten.
+            let needs_rewrite = versions::response_needs_rewrite(api_key, api_version);
+            let walked = match walk_response(
+                api_key,
+                api_version,
+                needs_rewrite,
+                &ubuf[run + 4..run + len],
+            ) {
+                Ok(w) => w,
+                Err(e) if needs_rewrite => return Err(e),
+                Err(_) => None,
+            };
             // Request-rate quotas throttle any api key: the delay rides on the response where
             // it has a throttle_time_ms (raised in place); the connection is muted regardless.
-            if matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH) || throttle_ms > 0 {
+            if walked.is_some() || throttle_ms > 0 {
                 let payload = &mut ubuf[run + 4..run + len];
-                if let Ok(body) = header::response_body_offset(payload, api_key, api_version) {
-                    if let Some(ms) = matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH)
-                        .then(|| {
-                            header::response_throttle_time_ms(payload, api_key, api_version, body)
-                        })
-                        .flatten()
+                if let Some(w) = &walked {
+                    if let Some(ms) = w
+                        .throttle_at
+                        .and_then(|at| header::throttle_time_at(payload, at))
                     {
                         metrics.broker_throttle(api_key, ms);
                     }
@@ -790,26 +802,44 @@ async fn response_pump(
                             throttle_ms = throttle_ms.max(ident.mute(d));
                         }
                         if cfg.policy.has_topic_quota(Kind::FetchBytes) {
-                            let d =
-                                charge_fetch_topics(shard, &cfg, ident, payload, body, api_version);
+                            let d = charge_fetch_topics(
+                                shard,
+                                &cfg,
+                                ident,
+                                payload,
+                                w.body,
+                                api_version,
+                            );
                             if !d.is_zero() {
                                 throttle_ms = throttle_ms.max(ident.mute(d));
                             }
                         }
                     }
-                    if throttle_ms > 0 {
-                        header::raise_throttle_time_ms(
-                            payload,
-                            api_key,
-                            api_version,
-                            body,
-                            throttle_ms,
-                        );
+                }
+                if throttle_ms > 0 {
+                    match &walked {
+                        Some(w) => {
+                            if let Some(at) = w.throttle_at {
+                                header::raise_throttle_time_at(payload, at, throttle_ms);
+                            }
+                        }
+                        None => {
+                            if let Ok(body) =
+                                header::response_body_offset(payload, api_key, api_version)
+                            {
+                                header::raise_throttle_time_ms(
+                                    payload,
+                                    api_key,
+                                    api_version,
+                                    body,
+                                    throttle_ms,
+                                );
+                            }
+                        }
                     }
                 }
             }
-            let address = versions::response_needs_rewrite(api_key, api_version)
-                && !kip951_absent(api_key, api_version, &ubuf[run + 4..run + len])?;
+            let address = needs_rewrite && walked.as_ref().is_none_or(|w| w.node_endpoints);
             // Topic names clients see otherwise (aliases, hidden topics): found in place first.
             let names = !cfg.policy.topics.is_empty()
                 && topics::maps(api_key)
@@ -924,15 +954,33 @@ async fn response_pump(
     }
 }
 
-/// For Produce and Fetch responses: true when the KIP-951 `node_endpoints` tagged field is absent
-/// (the common case), found by a walk over the frame in place, with no allocation and no split,
-/// so the frame stays in the zero-copy run. False for other api keys (they need the rewriter).
+/// What one walk of a Produce or Fetch response tells the response pump.
+struct Walked {
+    /// Offset of the body in the payload.
+    body: usize,
+    /// Offset of `throttle_time_ms`, where the version has one and the walk found it.
+    throttle_at: Option<usize>,
+    /// Whether the KIP-951 `node_endpoints` tagged field is present (a leader moved).
+    node_endpoints: bool,
+}
+
+/// For Produce and Fetch responses (`None` for other api keys): where `throttle_time_ms` is and
+/// whether KIP-951 `node_endpoints` are present, from at most one walk over the frame in place,
+/// with no allocation and no split. Produce is always walked (its throttle time follows the
+/// partitions): v9+ to its top-level tagged fields, older versions to the throttle time. Fetch
+/// is walked only where it can carry node endpoints (`needs_rewrite`: v16+); otherwise its
+/// throttle time, first in the body, is read in O(1).
 ///
 /// # Errors
 /// [`SessionError::Rewrite`] when the response cannot be walked.
-fn kip951_absent(api_key: i16, api_version: i16, payload: &[u8]) -> Result<bool, SessionError> {
+fn walk_response(
+    api_key: i16,
+    api_version: i16,
+    needs_rewrite: bool,
+    payload: &[u8],
+) -> Result<Option<Walked>, SessionError> {
     if !matches!(api_key, API_KEY_PRODUCE | API_KEY_FETCH) {
-        return Ok(false);
+        return Ok(None);
     }
     let malformed = |source| {
         SessionError::Rewrite(RewriteError::Malformed {
@@ -948,10 +996,27 @@ fn kip951_absent(api_key: i16, api_version: i16, payload: &[u8]) -> Result<bool,
             source,
         })
     })?;
-    match node_endpoints::scan(api_key, api_version, payload, body).map_err(malformed)? {
-        Some(scan) => Ok(!scan.has_node_endpoints),
-        None => Ok(true),
-    }
+    let scan = if api_key == API_KEY_PRODUCE || needs_rewrite {
+        node_endpoints::scan(api_key, api_version, payload, body).map_err(malformed)?
+    } else {
+        None
+    };
+    let walked = match scan {
+        Some(scan) => Walked {
+            body,
+            throttle_at: match api_key {
+                API_KEY_PRODUCE => scan.throttle_at,
+                _ => header::throttle_time_offset(payload, api_key, api_version, body),
+            },
+            node_endpoints: scan.has_node_endpoints,
+        },
+        None => Walked {
+            body,
+            throttle_at: header::throttle_time_offset(payload, api_key, api_version, body),
+            node_endpoints: false,
+        },
+    };
+    Ok(Some(walked))
 }
 
 /// Writes the first `run` bytes of `buf` to the client and drops them from `buf`.

@@ -146,6 +146,9 @@ pub struct Scan {
     pub tagged_start: usize,
     /// whether the section holds tag 0 (`node_endpoints`)
     pub has_node_endpoints: bool,
+    /// Produce: offset of `throttle_time_ms` in the payload, found on the way (`None` for Fetch,
+    /// whose field is first in the body)
+    pub throttle_at: Option<usize>,
 }
 
 /// Walks a Produce (`api_key` 0, v9+) or Fetch (1, v12+) response to its top-level tagged-field
@@ -160,15 +163,16 @@ pub fn scan(
     body_offset: usize,
 ) -> Result<Option<Scan>, WireError> {
     let mut c = Cursor::at(payload, body_offset);
-    match api_key {
+    let throttle_at = match api_key {
         keys::PRODUCE if api_version >= PRODUCE_FLEXIBLE_FROM => {
-            produce_fields(&mut c, api_version)?;
+            produce_fields(&mut c, api_version)?
         }
         keys::FETCH if api_version >= FETCH.flexible_from => {
             walk_fields(&mut c, FETCH.root, api_version, true)?;
+            None
         }
         _ => return Ok(None),
-    }
+    };
     let tagged_start = c.pos();
     let n = c.tag_count()?;
     let mut has_node_endpoints = false;
@@ -181,6 +185,7 @@ pub fn scan(
     Ok(Some(Scan {
         tagged_start,
         has_node_endpoints,
+        throttle_at,
     }))
 }
 
