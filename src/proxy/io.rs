@@ -153,9 +153,10 @@ pub enum ReadOutcome {
 }
 
 /// Reads once from `r`, appending to `buf`. `want` is how many more bytes the current frame
-/// needs: the buffer grows for it by at most as much as it already holds (at least 4 KiB), so
-/// memory follows the bytes that arrive, not a size a peer declares ([`ReadBuf::reserve`] makes
-/// room up front for a trusted peer); the read is offered all the room the buffer has.
+/// needs: the buffer grows for it to at most 64 KiB at once, and beyond that by at most as much
+/// as it already holds, so memory follows the bytes that arrive, not a size a peer declares
+/// ([`ReadBuf::reserve`] makes room up front for a trusted peer); the read is offered all the
+/// room the buffer has.
 /// The read gives way to `interrupt` completing (then [`ReadOutcome::Stopped`]) and to `timeout`
 /// completing (then [`ReadOutcome::TimedOut`]; a deadline, or an idle timer that starts when the
 /// caller's condition holds); either way `buf` keeps exactly the bytes received.
@@ -169,7 +170,8 @@ pub async fn read_into(
     timeout: impl Future<Output = ()>,
 ) -> io::Result<ReadOutcome> {
     let res = {
-        let dst = buf.room(want.min(buf.len()).max(READ_CHUNK_MIN));
+        // Up to the room a buffer keeps anyway (64 KiB) at once; beyond it, by what is held.
+        let dst = buf.room(want.min(buf.len().max(READ_KEEP_MAX)).max(READ_CHUNK_MIN));
         let read = async { Some(r.read(dst).await) };
         let stopped = async {
             interrupt.await;
@@ -335,7 +337,7 @@ mod tests {
             .expect("read");
             assert_eq!(out, ReadOutcome::TimedOut);
             assert!(
-                buf.data.len() <= 2 * READ_CHUNK_MIN,
+                buf.data.len() <= READ_KEEP_MAX + 4,
                 "{} bytes allocated for 4 received",
                 buf.data.len()
             );
@@ -358,7 +360,7 @@ mod tests {
             }
             let _server = writer.await;
             assert!(
-                buf.data.len() <= 2 * buf.len() + READ_CHUNK_MIN,
+                buf.data.len() <= 2 * buf.len() + READ_KEEP_MAX,
                 "{} bytes allocated for {} received",
                 buf.data.len(),
                 buf.len()

@@ -36,6 +36,7 @@ use crate::proxy::quotas::{charge_quotas, charge_topic_quotas, SessionIdentity};
 use crate::proxy::shard::Shard;
 use crate::proxy::sockopt;
 use crate::quota::Kind;
+use crate::runtime::event::Notify;
 use crate::upstream::connect::ConnectError;
 use crate::upstream::reuse::{Credential, Usage};
 
@@ -327,12 +328,14 @@ async fn serve(
     let queue = InFlightQueue::default();
     let ident = SessionIdentity::new(peer.map(|p| p.ip()));
     let written_all_at = Cell::new(None);
+    let went_idle = Notify::default();
     let ctx = Pumps {
         shard,
         queue: &queue,
         ident: &ident,
         usage: &usage,
         written_all_at: &written_all_at,
+        went_idle: &went_idle,
     };
 
     // 3. Pump both ways until the request side ends (then everything in flight has been answered)
@@ -424,6 +427,8 @@ struct Pumps<'a> {
     /// the response pump when it goes idle, cleared while it has responses to handle): the
     /// start of the client's idle time.
     written_all_at: &'a Cell<Option<Instant>>,
+    /// Notified when `written_all_at` is set (the response pump went idle).
+    went_idle: &'a Notify,
 }
 
 async fn request_pump(
@@ -439,6 +444,7 @@ async fn request_pump(
         ident,
         usage,
         written_all_at,
+        went_idle,
     } = *ctx;
     let metrics = &shard.metrics;
     let mut policy_ctx = PolicyCtx::new(shard, conn_id, ident.source);
@@ -559,18 +565,21 @@ async fn request_pump(
         // Idle: nothing in flight, every response written, and nothing read for the timeout.
         // Requests still in flight are answered while this read waits (only this pump adds to
         // the queue), so the timer starts once the response pump has written the last one.
+        // The response pump notifies once per transition to idle (not per response), so a
+        // busy connection costs no extra wake-ups.
         let idle = async {
             loop {
-                queue.wait_empty().await;
-                let left = match written_all_at.get() {
-                    Some(at) => cfg.client_idle_timeout.saturating_sub(at.elapsed()),
-                    // The last response is still being written.
-                    None => cfg.client_idle_timeout,
-                };
-                if left.is_zero() && queue.is_empty() && written_all_at.get().is_some() {
-                    break;
+                match written_all_at.get() {
+                    Some(at) if queue.is_empty() => {
+                        let left = cfg.client_idle_timeout.saturating_sub(at.elapsed());
+                        if left.is_zero() {
+                            break;
+                        }
+                        // Then check again: a request may have come and gone meanwhile.
+                        glommio::timer::sleep(left).await;
+                    }
+                    _ => went_idle.notified().await,
                 }
-                glommio::timer::sleep(left.max(Duration::from_millis(1))).await;
             }
         };
         match pio::read_into(
@@ -706,6 +715,7 @@ async fn response_pump(
         ident,
         usage,
         written_all_at,
+        went_idle,
     } = *ctx;
     let metrics = &shard.metrics;
     let mut answered = Answered::default();
@@ -716,6 +726,7 @@ async fn response_pump(
             // Every response is written: the client's idle time starts (see request_pump).
             if written_all_at.get().is_none() {
                 written_all_at.set(Some(Instant::now()));
+                went_idle.notify();
             }
             // Idle: keep watching the broker, so that its close reaches the client at once (as
             // it would without a gateway), not with the client's next request.
