@@ -383,8 +383,11 @@ fn put_str(out: &mut Vec<u8>, flexible: bool, s: Option<&str>) {
     match s {
         None => out.extend_from_slice(&(-1i16).to_be_bytes()),
         Some(s) => {
-            // Names and messages here come from a request frame or from Sluice: far below 32 KiB.
-            let n = s.len().min(i16::MAX as usize);
+            // A string of more than 32767 bytes does not fit: cut at a character boundary.
+            let mut n = s.len().min(i16::MAX as usize);
+            while !s.is_char_boundary(n) {
+                n -= 1;
+            }
             out.extend_from_slice(&(n as i16).to_be_bytes());
             out.extend_from_slice(&s.as_bytes()[..n]);
         }

@@ -40,6 +40,8 @@ use crate::runtime::event::Notify;
 use crate::upstream::connect::ConnectError;
 use crate::upstream::reuse::{Credential, Usage};
 
+/// Read room of a connection before its first complete request, bytes.
+const FIRST_REQUEST_ROOM: usize = 4 * 1024;
 const API_KEY_PRODUCE: i16 = 0;
 const API_KEY_FETCH: i16 = 1;
 const API_KEY_SASL_HANDSHAKE: i16 = 17;
@@ -287,7 +289,9 @@ async fn serve(
         {
             break;
         }
-        let want = bytes_wanted(&cbuf);
+        // Before a first request, room grows 4 KiB at a time with the bytes that arrive: a
+        // connection that sent only a size prefix costs 4 KiB, not a 64 KiB read buffer.
+        let want = bytes_wanted(&cbuf).min(cbuf.len().max(FIRST_REQUEST_ROOM));
         match pio::read_into(
             &mut client_r,
             &mut cbuf,
@@ -328,6 +332,7 @@ async fn serve(
     let queue = InFlightQueue::default();
     let ident = SessionIdentity::new(peer.map(|p| p.ip()));
     let written_all_at = Cell::new(None);
+    let writing_since = Cell::new(None);
     let went_idle = Notify::default();
     let ctx = Pumps {
         shard,
@@ -335,6 +340,7 @@ async fn serve(
         ident: &ident,
         usage: &usage,
         written_all_at: &written_all_at,
+        writing_since: &writing_since,
         went_idle: &went_idle,
     };
 
@@ -342,7 +348,11 @@ async fn serve(
     //    or either side fails.
     let requests = async {
         let end = request_pump(&ctx, &mut client_r, &mut up_w, &mut cbuf, conn_id).await?;
-        queue.wait_empty().await;
+        // Every response answered *and written* (the last may still be on its way to the
+        // client when the queue empties).
+        while !(queue.is_empty() && written_all_at.get().is_some()) {
+            went_idle.notified().await;
+        }
         Ok::<RequestEnd, SessionError>(end)
     };
     let responses = async {
@@ -427,6 +437,8 @@ struct Pumps<'a> {
     /// the response pump when it goes idle, cleared while it has responses to handle): the
     /// start of the client's idle time.
     written_all_at: &'a Cell<Option<Instant>>,
+    /// Since when a write to the client is in progress (`None`: no write under way).
+    writing_since: &'a Cell<Option<Instant>>,
     /// Notified when `written_all_at` is set (the response pump went idle).
     went_idle: &'a Notify,
 }
@@ -444,7 +456,8 @@ async fn request_pump(
         ident,
         usage,
         written_all_at,
-        went_idle,
+        writing_since,
+        went_idle: _,
     } = *ctx;
     let metrics = &shard.metrics;
     let mut policy_ctx = PolicyCtx::new(shard, conn_id, ident.source);
@@ -562,23 +575,30 @@ async fn request_pump(
             }
         }
 
-        // Idle: nothing in flight, every response written, and nothing read for the timeout.
-        // Requests still in flight are answered while this read waits (only this pump adds to
-        // the queue), so the timer starts once the response pump has written the last one.
-        // The response pump notifies once per transition to idle (not per response), so a
-        // busy connection costs no extra wake-ups.
+        // Idle (the broker's connections.max.idle.ms): no progress either way for the timeout,
+        // while Sluice is not waiting for the broker. It is measured from the later of this
+        // read's start (after any mute) and the session's last progress toward the client: the
+        // start of a write still under way (a client that stopped reading), else the moment
+        // every response was written. A request still with the broker is not idle time. The
+        // timer is checked when it expires, so a busy connection costs no extra wake-ups.
+        let read_started = Instant::now();
         let idle = async {
+            let mut wait = cfg.client_idle_timeout;
             loop {
-                match written_all_at.get() {
-                    Some(at) if queue.is_empty() => {
-                        let left = cfg.client_idle_timeout.saturating_sub(at.elapsed());
-                        if left.is_zero() {
-                            break;
-                        }
-                        // Then check again: a request may have come and gone meanwhile.
-                        glommio::timer::sleep(left).await;
-                    }
-                    _ => went_idle.notified().await,
+                glommio::timer::sleep(wait).await;
+                let since = match writing_since.get() {
+                    Some(at) => Some(at),
+                    None if queue.is_empty() => written_all_at.get(),
+                    None => None,
+                };
+                wait = match since {
+                    Some(at) => cfg
+                        .client_idle_timeout
+                        .saturating_sub(at.max(read_started).elapsed()),
+                    None => cfg.client_idle_timeout,
+                };
+                if wait.is_zero() {
+                    break;
                 }
             }
         };
@@ -715,6 +735,7 @@ async fn response_pump(
         ident,
         usage,
         written_all_at,
+        writing_since,
         went_idle,
     } = *ctx;
     let metrics = &shard.metrics;
@@ -750,12 +771,12 @@ async fn response_pump(
         let mut run = 0usize;
         while let Some((corr, api_key, api_version, local)) = queue.head() {
             if local {
-                write_client(client_w, ubuf, &mut run, metrics).await?;
+                write_client(client_w, ubuf, &mut run, metrics, writing_since).await?;
                 if let Some(e) = queue.pop() {
                     metrics.response(e.api_key, e.api_version);
                     answered.push(&e, read_at);
                     if let Some(resp) = &e.local {
-                        write_payload(client_w, &[resp], metrics).await?;
+                        write_payload(client_w, &[resp], metrics, writing_since).await?;
                     }
                 }
                 continue;
@@ -862,7 +883,7 @@ async fn response_pump(
                 )
                 .map_err(SessionError::Rewrite)?;
             if address || names {
-                write_client(client_w, ubuf, &mut run, metrics).await?;
+                write_client(client_w, ubuf, &mut run, metrics, writing_since).await?;
                 let frame = ubuf.take_frame(len);
                 let payload = frame.slice(4..);
                 let mut out = Rewritten::Unchanged;
@@ -915,13 +936,17 @@ async fn response_pump(
                 }
                 match out {
                     Rewritten::Unchanged => {
+                        writing_since.set(Some(Instant::now()));
                         client_w
                             .write_all(&frame)
                             .await
                             .map_err(SessionError::ClientIo)?;
+                        writing_since.set(None);
                         metrics.bytes(Direction::DownstreamOut, frame.len());
                     }
-                    Rewritten::Replaced(p) => write_payload(client_w, &[&p], metrics).await?,
+                    Rewritten::Replaced(p) => {
+                        write_payload(client_w, &[&p], metrics, writing_since).await?
+                    }
                     Rewritten::Spliced { prefix, tail } => {
                         // Only KIP-951 node endpoints are spliced: a leader moved.
                         tracing::info!(
@@ -931,14 +956,14 @@ async fn response_pump(
                             correlation_id = corr,
                             "KIP-951 node endpoints rewritten (leader moved)"
                         );
-                        write_payload(client_w, &[&prefix, &tail], metrics).await?
+                        write_payload(client_w, &[&prefix, &tail], metrics, writing_since).await?
                     }
                 }
             } else {
                 run += len;
             }
         }
-        write_client(client_w, ubuf, &mut run, metrics).await?;
+        write_client(client_w, ubuf, &mut run, metrics, writing_since).await?;
         answered.flush(metrics);
         if queue.is_empty() {
             continue;
@@ -1016,7 +1041,11 @@ fn walk_response(
         Some(scan) => Walked {
             body,
             throttle_at: match api_key {
-                API_KEY_PRODUCE => scan.throttle_at,
+                // A version newer than Sluice knows may lay its fields out otherwise.
+                API_KEY_PRODUCE if node_endpoints::PRODUCE_VERSIONS.contains(&api_version) => {
+                    scan.throttle_at
+                }
+                API_KEY_PRODUCE => None,
                 _ => header::throttle_time_offset(payload, api_key, api_version, body),
             },
             node_endpoints: scan.has_node_endpoints,
@@ -1030,17 +1059,21 @@ fn walk_response(
     Ok(Some(walked))
 }
 
-/// Writes the first `run` bytes of `buf` to the client and drops them from `buf`.
+/// Writes the first `run` bytes of `buf` to the client and drops them from `buf`; `writing` holds
+/// the write's start while it is under way (for the idle timer).
 async fn write_client(
     w: &mut Half,
     buf: &mut ReadBuf,
     run: &mut usize,
     metrics: &ShardMetrics,
+    writing: &Cell<Option<Instant>>,
 ) -> Result<(), SessionError> {
     if *run > 0 {
+        writing.set(Some(Instant::now()));
         w.write_all(&buf[..*run])
             .await
             .map_err(SessionError::ClientIo)?;
+        writing.set(None);
         metrics.bytes(Direction::DownstreamOut, *run);
         buf.advance(*run);
         *run = 0;
@@ -1048,9 +1081,23 @@ async fn write_client(
     Ok(())
 }
 
+/// Writes a frame made of `parts` (size prefix computed here), with `writing` set while it is
+/// under way (as [`write_client`]).
+async fn write_payload(
+    w: &mut Half,
+    parts: &[&[u8]],
+    metrics: &ShardMetrics,
+    writing: &Cell<Option<Instant>>,
+) -> Result<(), SessionError> {
+    writing.set(Some(Instant::now()));
+    write_frame(w, parts, metrics).await?;
+    writing.set(None);
+    Ok(())
+}
+
 /// Writes a frame made of `parts` (size prefix computed here). Small frames are gathered into one
 /// write; large ones are written part by part.
-async fn write_payload(
+async fn write_frame(
     w: &mut Half,
     parts: &[&[u8]],
     metrics: &ShardMetrics,

@@ -380,6 +380,19 @@ fn slow_and_idle_clients_are_closed_on_time() {
     );
     wait_log(&sluice, &["idle for"]);
 
+    // A client still sending is not idle: a frame trickled a byte every 250 ms, 3.5 s in all
+    // (over twice the timeout) after an answered request, is read and answered.
+    let mut c = connect(&addr);
+    api_versions_ok(&mut c, 1);
+    let frame = request(18, 0, 2, &[]);
+    for b in &frame {
+        std::thread::sleep(Duration::from_millis(250));
+        c.write_all(std::slice::from_ref(b))
+            .expect("a slow sender is still connected");
+    }
+    let p = read_frame(&mut c).expect("the slowly sent request is answered");
+    assert_eq!(i32::from_be_bytes([p[0], p[1], p[2], p[3]]), 2);
+
     // A client that keeps asking, each request before the timeout, is never idle.
     let mut c = connect(&addr);
     for corr in 0..4 {

@@ -140,23 +140,30 @@ fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     Some(payload)
 }
 
-/// What kcat with no credentials does first: ApiVersions, then Metadata for every topic, on a
-/// fresh connection to `addr`. Returns the size of the Metadata response, or `None` when the
-/// connection was closed without one (what the broker's SASL listener does to an
-/// unauthenticated Metadata request).
-fn metadata_without_credentials(addr: &str) -> Option<usize> {
+/// A fresh connection to `addr` on which an ApiVersions v3 request (correlation id
+/// `correlation_id`) has been sent; its answer is not read yet.
+fn ask_api_versions(addr: &str, correlation_id: i32) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("read timeout");
     s.write_all(&frame(
         ApiKey::ApiVersions,
         3,
-        1,
+        correlation_id,
         &ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("sluice-it"))
             .with_client_software_version(StrBytes::from_static_str("1")),
     ))
     .expect("write ApiVersions");
+    s
+}
+
+/// What kcat with no credentials does first: ApiVersions, then Metadata for every topic, on a
+/// fresh connection to `addr`. Returns the size of the Metadata response, or `None` when the
+/// connection was closed without one (what the broker's SASL listener does to an
+/// unauthenticated Metadata request).
+fn metadata_without_credentials(addr: &str) -> Option<usize> {
+    let mut s = ask_api_versions(addr, 1);
     read_frame(&mut s).expect("ApiVersions is answered before authentication");
     s.write_all(&frame(
         ApiKey::Metadata,
@@ -348,23 +355,7 @@ fn plaintext_connections_are_still_pooled() {
     });
     // Four clients at once that only ask ApiVersions: at most the pooled ones are reused, the
     // others get fresh connections, which prove nothing and are closed.
-    let clients: Vec<TcpStream> = (0..4)
-        .map(|i| {
-            let mut s = TcpStream::connect(&addr).expect("connect");
-            s.set_read_timeout(Some(Duration::from_secs(20)))
-                .expect("timeout");
-            s.write_all(&frame(
-                ApiKey::ApiVersions,
-                3,
-                i,
-                &ApiVersionsRequest::default()
-                    .with_client_software_name(StrBytes::from_static_str("sluice-it"))
-                    .with_client_software_version(StrBytes::from_static_str("1")),
-            ))
-            .expect("write");
-            s
-        })
-        .collect();
+    let clients: Vec<TcpStream> = (0..4).map(|i| ask_api_versions(&addr, i)).collect();
     for mut s in clients {
         read_frame(&mut s).expect("ApiVersions answered");
     }
