@@ -439,7 +439,8 @@ struct Pumps<'a> {
     written_all_at: &'a Cell<Option<Instant>>,
     /// Since when a write to the client is in progress (`None`: no write under way).
     writing_since: &'a Cell<Option<Instant>>,
-    /// Notified when `written_all_at` is set (the response pump went idle).
+    /// Notified when the in-flight queue empties and when `written_all_at` is set (the response
+    /// pump went idle): the moments the idle timer may have to start.
     went_idle: &'a Notify,
 }
 
@@ -457,7 +458,7 @@ async fn request_pump(
         usage,
         written_all_at,
         writing_since,
-        went_idle: _,
+        went_idle,
     } = *ctx;
     let metrics = &shard.metrics;
     let mut policy_ctx = PolicyCtx::new(shard, conn_id, ident.source);
@@ -579,26 +580,28 @@ async fn request_pump(
         // while Sluice is not waiting for the broker. It is measured from the later of this
         // read's start (after any mute) and the session's last progress toward the client: the
         // start of a write still under way (a client that stopped reading), else the moment
-        // every response was written. A request still with the broker is not idle time. The
-        // timer is checked when it expires, so a busy connection costs no extra wake-ups.
+        // every response was written. While a request is with the broker no timer runs: the
+        // response pump notifies `went_idle` when its queue empties and when it goes idle, so a
+        // busy pipelined connection costs no timer and no extra wake-up per response.
         let read_started = Instant::now();
         let idle = async {
-            let mut wait = cfg.client_idle_timeout;
             loop {
-                glommio::timer::sleep(wait).await;
                 let since = match writing_since.get() {
                     Some(at) => Some(at),
                     None if queue.is_empty() => written_all_at.get(),
                     None => None,
                 };
-                wait = match since {
-                    Some(at) => cfg
-                        .client_idle_timeout
-                        .saturating_sub(at.max(read_started).elapsed()),
-                    None => cfg.client_idle_timeout,
-                };
-                if wait.is_zero() {
-                    break;
+                match since {
+                    Some(at) => {
+                        let left = cfg
+                            .client_idle_timeout
+                            .saturating_sub(at.max(read_started).elapsed());
+                        if left.is_zero() {
+                            break;
+                        }
+                        glommio::timer::sleep(left).await;
+                    }
+                    None => went_idle.notified().await,
                 }
             }
         };
@@ -773,6 +776,9 @@ async fn response_pump(
             if local {
                 write_client(client_w, ubuf, &mut run, metrics, writing_since).await?;
                 if let Some(e) = queue.pop() {
+                    if queue.is_empty() {
+                        went_idle.notify(); // the idle timer may start once this is written
+                    }
                     metrics.response(e.api_key, e.api_version);
                     answered.push(&e, read_at);
                     if let Some(resp) = &e.local {
@@ -796,6 +802,9 @@ async fn response_pump(
             usage.answered(api_key);
             let mut throttle_ms = 0;
             if let Some(e) = queue.pop() {
+                if queue.is_empty() {
+                    went_idle.notify(); // the idle timer may start once this is written
+                }
                 metrics.response(api_key, api_version);
                 answered.push(&e, read_at);
                 throttle_ms = e.throttle_ms;
