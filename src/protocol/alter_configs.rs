@@ -216,7 +216,7 @@ pub fn error_response(
                 .map(|(r, m)| {
                     alter_configs_response::AlterConfigsResourceResponse::default()
                         .with_error_code(error_code)
-                        .with_error_message(bound.message(&StrBytes::from_string(m.clone())))
+                        .with_error_message(bound.message(m))
                         .with_resource_type(r.resource_type)
                         .with_resource_name(StrBytes::from_string(r.resource_name.clone()))
                 })
@@ -235,7 +235,7 @@ pub fn error_response(
                 .map(|(r, m)| {
                     incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                         .with_error_code(error_code)
-                        .with_error_message(bound.message(&StrBytes::from_string(m.clone())))
+                        .with_error_message(bound.message(m))
                         .with_resource_type(r.resource_type)
                         .with_resource_name(StrBytes::from_string(r.resource_name.clone()))
                 })

@@ -6,7 +6,7 @@
 //! answer proportional to its request and within the frame limit:
 //! - the text of error messages in one answer is at most as long as the request (at least
 //!   4 KiB): past that, entries carry a null message and clients fall back to their text for the
-//!   error code; a message is built once and shared by every entry that carries it;
+//!   error code, and no copy of the message is made for them;
 //! - the encoded answer is at most 4 times the request (at least 64 KiB) and at most
 //!   `limits.max_frame_bytes`, checked from the computed size before anything is encoded; a
 //!   request whose answer would be larger is refused ([`AnswerBound::check`]), and the session
@@ -48,9 +48,11 @@ impl AnswerBound {
         self.max_bytes
     }
 
-    /// `message` for one more entry while the message budget lasts (a shared copy), else `None`.
-    pub fn message(&self, message: &StrBytes) -> Option<StrBytes> {
-        self.take_message(message.len()).then(|| message.clone())
+    /// `message` for one more entry while the message budget lasts, else `None` (and then
+    /// nothing is copied).
+    pub fn message(&self, message: &str) -> Option<StrBytes> {
+        self.take_message(message.len())
+            .then(|| StrBytes::from_string(message.to_owned()))
     }
 
     /// Whether one more entry may carry a message of `len` bytes (then counted against the
@@ -99,7 +101,7 @@ mod tests {
     #[test]
     fn messages_stop_when_their_budget_is_spent() {
         let b = AnswerBound::for_request(10, 1 << 20);
-        let m = StrBytes::from_string("x".repeat(1000));
+        let m = "x".repeat(1000);
         let carried = (0..10).filter(|_| b.message(&m).is_some()).count();
         assert_eq!(carried, MESSAGE_BYTES_MIN / 1000);
     }

@@ -66,7 +66,7 @@ pub fn error_response(
                     t.name.clone(),
                 )))
                 .with_error_code(error_code)
-                .with_error_message(bound.message(&StrBytes::from_string(m.clone())))
+                .with_error_message(bound.message(m))
                 .with_num_partitions(-1)
                 .with_replication_factor(-1)
                 .with_configs(None)

@@ -61,7 +61,7 @@ pub fn error_response(
             DeletableTopicResult::default()
                 .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
                 .with_error_code(code)
-                .with_error_message(bound.message(&StrBytes::from_string(message)))
+                .with_error_message(bound.message(&message))
         })
         .collect();
     let resp = DeleteTopicsResponse::default().with_responses(responses);
