@@ -11,6 +11,7 @@
 //! connections. Network input never panics.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -775,14 +776,11 @@ async fn response_pump(
         while let Some((corr, api_key, api_version, local)) = queue.head() {
             if local {
                 write_client(client_w, ubuf, &mut run, metrics, writing_since).await?;
-                if let Some(e) = queue.pop() {
-                    if queue.is_empty() {
-                        went_idle.notify(); // the idle timer may start once this is written
-                    }
+                if let Some(e) = pop(queue, went_idle) {
                     metrics.response(e.api_key, e.api_version);
                     answered.push(&e, read_at);
                     if let Some(resp) = &e.local {
-                        write_payload(client_w, &[resp], metrics, writing_since).await?;
+                        writing(writing_since, write_payload(client_w, &[resp], metrics)).await?;
                     }
                 }
                 continue;
@@ -801,10 +799,7 @@ async fn response_pump(
             }
             usage.answered(api_key);
             let mut throttle_ms = 0;
-            if let Some(e) = queue.pop() {
-                if queue.is_empty() {
-                    went_idle.notify(); // the idle timer may start once this is written
-                }
+            if let Some(e) = pop(queue, went_idle) {
                 metrics.response(api_key, api_version);
                 answered.push(&e, read_at);
                 throttle_ms = e.throttle_ms;
@@ -945,16 +940,13 @@ async fn response_pump(
                 }
                 match out {
                     Rewritten::Unchanged => {
-                        writing_since.set(Some(Instant::now()));
-                        client_w
-                            .write_all(&frame)
+                        writing(writing_since, client_w.write_all(&frame))
                             .await
                             .map_err(SessionError::ClientIo)?;
-                        writing_since.set(None);
                         metrics.bytes(Direction::DownstreamOut, frame.len());
                     }
                     Rewritten::Replaced(p) => {
-                        write_payload(client_w, &[&p], metrics, writing_since).await?
+                        writing(writing_since, write_payload(client_w, &[&p], metrics)).await?
                     }
                     Rewritten::Spliced { prefix, tail } => {
                         // Only KIP-951 node endpoints are spliced: a leader moved.
@@ -965,7 +957,11 @@ async fn response_pump(
                             correlation_id = corr,
                             "KIP-951 node endpoints rewritten (leader moved)"
                         );
-                        write_payload(client_w, &[&prefix, &tail], metrics, writing_since).await?
+                        writing(
+                            writing_since,
+                            write_payload(client_w, &[&prefix, &tail], metrics),
+                        )
+                        .await?
                     }
                 }
             } else {
@@ -1078,11 +1074,9 @@ async fn write_client(
     writing: &Cell<Option<Instant>>,
 ) -> Result<(), SessionError> {
     if *run > 0 {
-        writing.set(Some(Instant::now()));
-        w.write_all(&buf[..*run])
+        self::writing(writing, w.write_all(&buf[..*run]))
             .await
             .map_err(SessionError::ClientIo)?;
-        writing.set(None);
         metrics.bytes(Direction::DownstreamOut, *run);
         buf.advance(*run);
         *run = 0;
@@ -1090,23 +1084,28 @@ async fn write_client(
     Ok(())
 }
 
-/// Writes a frame made of `parts` (size prefix computed here), with `writing` set while it is
-/// under way (as [`write_client`]).
-async fn write_payload(
-    w: &mut Half,
-    parts: &[&[u8]],
-    metrics: &ShardMetrics,
-    writing: &Cell<Option<Instant>>,
-) -> Result<(), SessionError> {
-    writing.set(Some(Instant::now()));
-    write_frame(w, parts, metrics).await?;
-    writing.set(None);
-    Ok(())
+/// Runs `write`, a write to the client, with `since` holding its start while it is under way (the
+/// idle timer's sign of a client that stopped reading).
+async fn writing<T>(since: &Cell<Option<Instant>>, write: impl Future<Output = T>) -> T {
+    since.set(Some(Instant::now()));
+    let out = write.await;
+    since.set(None);
+    out
+}
+
+/// Takes the head of the in-flight queue; when that empties the queue, tells the request pump
+/// (`went_idle`): its idle timer may have to start once the response is written.
+fn pop(queue: &InFlightQueue, went_idle: &Notify) -> Option<InFlight> {
+    let e = queue.pop();
+    if queue.is_empty() {
+        went_idle.notify();
+    }
+    e
 }
 
 /// Writes a frame made of `parts` (size prefix computed here). Small frames are gathered into one
 /// write; large ones are written part by part.
-async fn write_frame(
+async fn write_payload(
     w: &mut Half,
     parts: &[&[u8]],
     metrics: &ShardMetrics,
