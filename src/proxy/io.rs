@@ -208,6 +208,11 @@ mod tests {
     use futures_lite::AsyncWriteExt;
     use std::time::Duration;
 
+    /// One [`read_into`] with neither an interrupt nor a timeout.
+    async fn read(r: &mut Half, buf: &mut ReadBuf, want: usize) -> io::Result<ReadOutcome> {
+        read_into(r, buf, want, std::future::pending(), std::future::pending()).await
+    }
+
     #[test]
     fn read_into_is_cancel_safe_and_keeps_only_received_bytes() {
         glommio::LocalExecutor::default().run(async {
@@ -228,24 +233,10 @@ mod tests {
             assert_eq!(&buf[..], b"ab");
 
             // Dropped mid-read (timeout future wins in an outer select): buffer unchanged.
-            let raced = or(
-                async {
-                    Some(
-                        read_into(
-                            &mut r,
-                            &mut buf,
-                            10,
-                            std::future::pending(),
-                            std::future::pending(),
-                        )
-                        .await,
-                    )
-                },
-                async {
-                    glommio::timer::sleep(Duration::from_millis(20)).await;
-                    None
-                },
-            )
+            let raced = or(async { Some(read(&mut r, &mut buf, 10).await) }, async {
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+                None
+            })
             .await;
             assert!(raced.is_none());
             assert_eq!(&buf[..], b"ab");
@@ -265,29 +256,13 @@ mod tests {
 
             // Data appended exactly.
             server.write_all(b"xyz").await.expect("write");
-            let out = read_into(
-                &mut r,
-                &mut buf,
-                10,
-                std::future::pending(),
-                std::future::pending(),
-            )
-            .await
-            .expect("read");
+            let out = read(&mut r, &mut buf, 10).await.expect("read");
             assert_eq!(out, ReadOutcome::Data(3));
             assert_eq!(&buf[..], b"abxyz");
 
             // Peer closes: Eof.
             drop(server);
-            let out = read_into(
-                &mut r,
-                &mut buf,
-                10,
-                std::future::pending(),
-                std::future::pending(),
-            )
-            .await
-            .expect("read");
+            let out = read(&mut r, &mut buf, 10).await.expect("read");
             assert_eq!(out, ReadOutcome::Eof);
             assert_eq!(&buf[..], b"abxyz");
         });
@@ -311,16 +286,7 @@ mod tests {
                 .expect("write");
             let mut got = 0;
             while got < 4 {
-                match read_into(
-                    &mut r,
-                    &mut buf,
-                    4,
-                    std::future::pending(),
-                    std::future::pending(),
-                )
-                .await
-                .expect("read")
-                {
+                match read(&mut r, &mut buf, 4).await.expect("read") {
                     ReadOutcome::Data(n) => got += n,
                     other => panic!("{other:?}"),
                 }
@@ -348,15 +314,7 @@ mod tests {
                 server
             });
             while buf.len() < 4 + (1 << 20) {
-                read_into(
-                    &mut r,
-                    &mut buf,
-                    declared,
-                    std::future::pending(),
-                    std::future::pending(),
-                )
-                .await
-                .expect("read");
+                read(&mut r, &mut buf, declared).await.expect("read");
             }
             let _server = writer.await;
             assert!(
