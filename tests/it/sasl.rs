@@ -103,6 +103,18 @@ fn broker_client_ports(cluster: &KafkaCluster) -> Vec<u16> {
     ports
 }
 
+/// Ends `guard` and asserts that Sluice is still running and was the only process that
+/// reached a broker.
+fn assert_only_sluice_reached_brokers(guard: ConnGuard, sluice: &mut Sluice) {
+    let report = guard.finish();
+    assert!(
+        sluice.is_running(),
+        "Sluice exited:\n{}",
+        sluice.log_tail(60)
+    );
+    report.assert_only(sluice.pid());
+}
+
 /// The ports a client through Sluice must never learn.
 fn forbid_ports(cluster: &KafkaCluster) -> String {
     cluster
@@ -245,13 +257,7 @@ fn sasl_identity_never_crosses_pooled_connections() {
         .run();
     bob.assert_ok();
 
-    let report = guard.finish();
-    assert!(
-        sluice.is_running(),
-        "Sluice exited:\n{}",
-        sluice.log_tail(60)
-    );
-    report.assert_only(sluice.pid());
+    assert_only_sluice_reached_brokers(guard, &mut sluice);
     let log = std::fs::read_to_string(sluice.log_path()).unwrap_or_default();
     assert!(
         !log.contains("panicked"),
@@ -313,13 +319,7 @@ fn sasl_passthrough_clients_connection_after_connection() {
         closed >= runs as f64,
         "{runs} client runs, but only {closed} authenticated upstream connections closed"
     );
-    let report = guard.finish();
-    assert!(
-        sluice.is_running(),
-        "Sluice exited:\n{}",
-        sluice.log_tail(60)
-    );
-    report.assert_only(sluice.pid());
+    assert_only_sluice_reached_brokers(guard, &mut sluice);
 }
 
 /// The rule keeps pooling where it is safe: on the PLAINTEXT listener a connection that served
